@@ -1,0 +1,13 @@
+/* Shared definitions for spectomo kernels.
+ * Build with -DSPECTOMO_DOUBLE for float64; default float32. */
+#ifndef SPECTOMO_COMMON_CL
+#define SPECTOMO_COMMON_CL
+
+#ifdef SPECTOMO_DOUBLE
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+typedef double real;
+#else
+typedef float real;
+#endif
+
+#endif

@@ -1,0 +1,401 @@
+"""Simulated multimodal (HAADF + EDS) tilt series with full ground truth.
+
+Signal model (thin-film approximation, no absorption or secondary fluorescence; Yuan et al. 2020
+eq. 4–10 and 13–14). For a probe position with dose ``D`` (electrons) and areal densities
+``m_A = ∫ C_A ρ dt`` (g/cm², line integrals through the phantom along the beam):
+
+* HAADF counts: ``I_H = D_H · N_A · Σ_A (σ_el,A / M_A) · m_A``, Poisson-distributed.
+* Net counts of X-ray line ``l`` of element ``A``:
+  ``I_l = D_E · (Ω/4π) · N_A · (σ_ion ω p ε / M_A) · m_A`` (``f_A`` of Yuan eq. 7 times the dose).
+* Bremsstrahlung per channel of width ``ΔE`` at energy ``E``:
+  ``B(E) = D_E · (Ω/4π) · N_A · ε(E) · ΔE · Σ_A (m_A / M_A) · dσ_brems/dE(Z_A, E)``.
+* Spectrum: each line is a Gaussian (FWHM from exspy's detector model) integrated over each
+  channel, plus ``B(E)``; channel counts are Poisson-distributed.
+
+All factors come from :mod:`spectomo.physics` and are returned in ``truth.factors``.
+
+Projection geometry: volumes ``[x, y, z]`` are projected along ``z`` rotated about the tilt axis
+``x`` (see :mod:`spectomo.recon.astra_ops`). Misalignment is then applied identically to every
+modality as an image transform of each ideal projection ``P``:
+``observed(r) = P(R⁻¹(r − c − d_i − δ·n) + c)`` with ``c`` the image centre, ``R`` the in-plane
+rotation by ``tilt_axis_rotation`` (degrees, counter-clockwise from +x, ``(y, x)`` index order),
+``n = (cos φ, −sin φ)`` the unit normal of the rotated axis, ``δ = tilt_axis_offset`` (pixels) and
+``d_i = shifts[i]`` the drift ``(dy, dx)`` of projection ``i`` (pixels): the content of projection
+``i`` appears displaced by ``d_i``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage
+from scipy.special import erf
+from tqdm.auto import tqdm
+
+from . import physics
+from .phantoms import PHANTOMS, Phantom, alloy_gradient, core_shell, make_phantom, needle
+from .recon.astra_ops import forward_project
+from .signals import TomoStack
+
+__all__ = ["simulate", "SimulatedTiltSeries", "Phantom", "make_phantom", "PHANTOMS", "core_shell",
+           "needle", "alloy_gradient", "default_tilts", "misalign"]
+
+_LAZY_BYTES = 512 * 2**20
+
+
+def default_tilts(tilt_range=(-70.0, 70.0), tilt_step: float = 5.0) -> np.ndarray:
+    """Uniform tilt angles in degrees from ``tilt_range[0]`` to ``tilt_range[1]`` inclusive."""
+    lo, hi = map(float, tilt_range)
+    if not hi > lo or tilt_step <= 0:
+        raise ValueError(f"tilt_range/tilt_step: need lo < hi and step > 0, got {tilt_range}, {tilt_step}")
+    n = int(round((hi - lo) / tilt_step)) + 1
+    return lo + tilt_step * np.arange(n)
+
+
+def misalign(images: np.ndarray, shifts: np.ndarray, *, tilt_axis_offset: float = 0.0,
+             tilt_axis_rotation: float = 0.0, order: int = 1) -> np.ndarray:
+    """Apply drift, tilt-axis offset and tilt-axis rotation to a projection stack (see module).
+
+    Parameters
+    ----------
+    images : ndarray (n_tilts, ny, nx)
+    shifts : ndarray (n_tilts, 2)
+        Drift ``(dy, dx)`` in pixels.
+    tilt_axis_offset : float
+        Axis displacement perpendicular to itself, pixels.
+    tilt_axis_rotation : float
+        In-plane rotation of the tilt axis, degrees.
+    """
+    phi = np.deg2rad(tilt_axis_rotation)
+    rot = np.array([[np.cos(phi), np.sin(phi)], [-np.sin(phi), np.cos(phi)]])
+    inv = rot.T
+    centre = (np.asarray(images.shape[1:], dtype=float) - 1) / 2
+    normal = np.array([np.cos(phi), -np.sin(phi)])
+    out = np.empty_like(images, dtype=np.float32)
+    for i, img in enumerate(images):
+        d = np.asarray(shifts[i], dtype=float) + tilt_axis_offset * normal
+        offset = centre - inv @ (centre + d)
+        out[i] = ndimage.affine_transform(img, inv, offset=offset, order=order, mode="constant")
+    return out
+
+
+@dataclass
+class SimulatedTiltSeries:
+    """A simulated acquisition and everything needed to score a reconstruction of it.
+
+    Attributes
+    ----------
+    haadf : TomoStack (n_tilts, ny, nx)
+        Noisy HAADF counts (electrons per pixel), float32.
+    eds : exspy.signals.EDSTEMSpectrum
+        Spectrum images, navigation ``(tilt, y, x)``, energy in keV; counts (unsigned ints when
+        noisy). Lazy (dask) for large sizes.
+    phantom : Phantom
+        The specimen: partial densities (g/cm³), weight fractions, density, voxel size (nm).
+    tilts : ndarray (n_tilts,)
+        Degrees.
+    shifts : ndarray (n_tilts, 2)
+        Drift ``(dy, dx)`` applied to each projection, pixels (see module docstring).
+    tilt_axis_offset, tilt_axis_rotation : float
+        Pixels and degrees.
+    net_counts : dict[str, TomoStack]
+        Noise-free net counts of every simulated X-ray line per pixel (whole Gaussian peak).
+    haadf_expected : TomoStack
+        Noise-free HAADF.
+    areal_density : dict[str, ndarray (n_tilts, ny, nx)]
+        ``∫ C_A ρ dt`` per element in g/cm², misaligned like the data.
+    lines : list[str]
+        Principal analytical lines (exspy's choice for these elements and beam energy).
+    factors : dict
+        Per line: energy (keV), shell, σ_ion (b), ω, p, ε, M (g/mol), f (b·mol/g); per element:
+        Z, M, σ_el (b), z (b·mol/g); plus the bremsstrahlung model.
+    acquisition : dict
+        Beam energy (keV), current (nA), dwell times (s), doses (electrons per pixel), solid angle
+        (sr), HAADF angles (mrad), energy axis, voxel size (nm), seed.
+    """
+
+    haadf: TomoStack
+    eds: object
+    phantom: Phantom
+    tilts: np.ndarray
+    shifts: np.ndarray
+    tilt_axis_offset: float
+    tilt_axis_rotation: float
+    net_counts: dict
+    haadf_expected: TomoStack
+    areal_density: dict
+    lines: list
+    factors: dict
+    acquisition: dict = field(default_factory=dict)
+
+    def save(self, folder, *, truth: bool = True) -> dict:
+        """Write ``haadf.hspy``, ``eds.hspy`` and (``truth=True``) ``truth/*.hspy`` atomically.
+
+        The truth folder holds the weight-fraction (wt%) and density volumes and the net counts of
+        the principal lines and every Kα/Lα/Mα line. Returns a dict name → path of files written.
+        """
+        from .io import save
+
+        folder = Path(folder)
+        paths = {"haadf": save(self.haadf, folder / "haadf.hspy"),
+                 "eds": save(self.eds, folder / "eds.hspy")}
+        if truth:
+            for name, sig in self.phantom.to_signals().items():
+                paths[name] = save(sig, folder / "truth" / f"{name}.hspy")
+            alpha = [ln for ln in self.net_counts if ln in self.lines or ln[-2:] in ("Ka", "La", "Ma")]
+            for line in alpha:
+                sig = self.net_counts[line]
+                paths[f"net_{line}"] = save(sig, folder / "truth" / f"net_counts_{line}.hspy")
+        return paths
+
+
+def _drift_shifts(rng, tilts: np.ndarray, drift: float) -> np.ndarray:
+    """Random-walk drift with per-step standard deviation ``drift`` px, zero at the tilt nearest 0°."""
+    order = np.argsort(tilts)
+    steps = rng.normal(0.0, drift, size=(len(tilts), 2))
+    walk = np.empty_like(steps)
+    walk[order] = np.cumsum(steps, axis=0)
+    return walk - walk[np.argmin(np.abs(tilts))]
+
+
+def _simulated_lines(elements, beam_energy: float, e_lo: float, e_hi: float) -> list[str]:
+    lines = []
+    for el in elements:
+        for fam, (shell, _) in physics.FAMILY_SHELL.items():
+            try:
+                if physics.edge_energy(el, shell) >= beam_energy:
+                    continue
+            except ValueError:
+                continue
+            for line in physics.family_lines(el, fam):
+                e = physics.line_energy(line)
+                if e_lo <= e <= e_hi and e > 0.1:
+                    lines.append(line)
+    return lines
+
+
+def _peak_basis(lines, energies: np.ndarray, scale: float, resolution: float) -> np.ndarray:
+    """Unit-area Gaussian peaks integrated over each channel, shape (n_lines, n_channels)."""
+    lo, hi = energies - scale / 2, energies + scale / 2
+    basis = np.empty((len(lines), len(energies)))
+    for k, line in enumerate(lines):
+        e0 = physics.line_energy(line)
+        sigma = physics.peak_fwhm(e0, resolution) / (2 * np.sqrt(2 * np.log(2)))
+        basis[k] = 0.5 * (erf((hi - e0) / (np.sqrt(2) * sigma)) - erf((lo - e0) / (np.sqrt(2) * sigma)))
+    return basis
+
+
+def _check_positive(**values):
+    for name, v in values.items():
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{name}: must be a positive number, got {v!r}")
+
+
+def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-70.0, 70.0),
+             tilt_step: float = 5.0, beam_energy: float = 200.0, beam_current: float = 0.5,
+             eds_dwell_time: float = 0.02, haadf_dwell_time: float = 5e-6,
+             solid_angle: float = 0.7, energy_resolution: float = 130.0,
+             energy_channels: int = 1024, energy_scale: float = 0.02, energy_offset: float = 0.0,
+             haadf_angles=(60.0, 200.0), drift: float = 0.0, shifts=None,
+             tilt_axis_offset: float = 0.0, tilt_axis_rotation: float = 0.0, noise: bool = True,
+             seed: int = 0, lazy: bool | None = None, phantom_kwargs: dict | None = None,
+             progress: bool = True) -> SimulatedTiltSeries:
+    """Simulate a HAADF + EDS spectrum-image tilt series of a phantom, with ground truth.
+
+    Parameters
+    ----------
+    phantom : str or Phantom
+        ``'core_shell'`` (Au/Ag), ``'needle'`` (Si/Ni/Cr/Pt), ``'alloy_gradient'`` (Fe/Ni/Pt), or a
+        :class:`Phantom`.
+    size : int
+        Voxels per side of the phantom (images are ``size × size`` pixels).
+    tilts : array_like (n_tilts,), optional
+        Tilt angles in degrees; default ``tilt_range`` in steps of ``tilt_step`` (±70° step 5°).
+        A narrower range (e.g. ``(-50, 50)``) gives a limited-angle case.
+    beam_energy : float
+        keV.
+    beam_current : float
+        nA.
+    eds_dwell_time, haadf_dwell_time : float
+        Seconds per pixel (EDS live time; HAADF dwell).
+    solid_angle : float
+        EDS detector solid angle Ω in sr.
+    energy_resolution : float
+        EDS FWHM at Mn Kα in eV.
+    energy_channels, energy_scale, energy_offset : int, float, float
+        Energy axis: number of channels, keV per channel, keV of channel 0.
+    haadf_angles : (float, float)
+        HAADF inner and outer collection semi-angles in mrad.
+    drift : float
+        Per-step standard deviation (pixels) of a random-walk drift, zero at the tilt nearest 0°.
+    shifts : array_like (n_tilts, 2), optional
+        Explicit drift ``(dy, dx)`` per projection in pixels (overrides ``drift``).
+    tilt_axis_offset : float
+        Tilt-axis displacement perpendicular to the axis, pixels.
+    tilt_axis_rotation : float
+        In-plane rotation of the tilt axis, degrees.
+    noise : bool
+        Poisson noise on HAADF and spectra; False returns expected counts (float32).
+    seed : int
+        Seed of every random draw (drift and noise): same seed, same data, eager or lazy.
+    lazy : bool, optional
+        Return the spectra as a lazy (dask) signal, generated one tilt at a time on demand.
+        Default: lazy when the spectra would exceed 512 MiB.
+    phantom_kwargs : dict, optional
+        Passed to the phantom builder (e.g. ``voxel_size``, ``oversample``).
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    SimulatedTiltSeries
+    """
+    import exspy
+
+    ph = phantom if isinstance(phantom, Phantom) else make_phantom(phantom, size, **(phantom_kwargs or {}))
+    _check_positive(beam_energy=beam_energy, beam_current=beam_current, eds_dwell_time=eds_dwell_time,
+                    haadf_dwell_time=haadf_dwell_time, solid_angle=solid_angle,
+                    energy_resolution=energy_resolution, energy_scale=energy_scale)
+    if solid_angle > 4 * np.pi:
+        raise ValueError(f"solid_angle: at most 4π sr, got {solid_angle}")
+    if int(energy_channels) < 16:
+        raise ValueError(f"energy_channels: need at least 16, got {energy_channels}")
+    t = default_tilts(tilt_range, tilt_step) if tilts is None else np.asarray(tilts, dtype=float).reshape(-1)
+    if t.size < 2 or not np.all(np.isfinite(t)):
+        raise ValueError(f"tilts: need at least two finite angles, got {t!r}")
+    n = len(t)
+    rng = np.random.default_rng([seed, 0])
+    if shifts is None:
+        sh = _drift_shifts(rng, t, float(drift)) if drift else np.zeros((n, 2))
+    else:
+        sh = np.asarray(shifts, dtype=float)
+        if sh.shape != (n, 2):
+            raise ValueError(f"shifts: expected shape ({n}, 2) for {n} tilts, got {sh.shape}")
+
+    els = ph.elements
+    nx, ny, _ = ph.shape
+    vox_cm = ph.voxel_size * 1e-7
+    ideal = forward_project([ph.partial_densities[el] for el in els], t, progress=progress)
+    areal = {}
+    for el, p in zip(els, ideal):
+        p = p * np.float32(vox_cm)
+        if np.any(sh) or tilt_axis_offset or tilt_axis_rotation:
+            p = misalign(p, sh, tilt_axis_offset=tilt_axis_offset, tilt_axis_rotation=tilt_axis_rotation)
+        areal[el] = np.clip(p, 0, None)
+
+    # doses and factors
+    dose_e = physics.electron_dose(beam_current, eds_dwell_time)
+    dose_h = physics.electron_dose(beam_current, haadf_dwell_time)
+    geom = solid_angle / (4 * np.pi)
+    energies = energy_offset + energy_scale * np.arange(int(energy_channels))
+    fw_max = physics.peak_fwhm(max(energies[-1], 1.0), energy_resolution)
+    lines = _simulated_lines(els, beam_energy, energies[0] - 3 * fw_max, energies[-1] + 3 * fw_max)
+    inner, outer = haadf_angles
+    factors = {"elements": {}, "lines": {}, "bremsstrahlung":
+               "thin-target Kramers dσ/dE = (16/3) α r_e² Z² (m0c²/T)/E, isotropic (barn/keV)"}
+    for el in els:
+        sig_el = physics.elastic_cross_section(el, beam_energy, inner_angle=inner, outer_angle=outer)
+        factors["elements"][el] = {"Z": physics.atomic_number(el), "M": physics.atomic_weight(el),
+                                   "sigma_elastic_barn": sig_el, "z": sig_el / physics.atomic_weight(el)}
+    for line in lines:
+        el = line.split("_")[0]
+        shell = physics.shell_for_line(line)
+        e = physics.line_energy(line)
+        factors["lines"][line] = {
+            "energy_keV": e, "shell": shell,
+            "sigma_ion_barn": physics.ionization_cross_section(el, shell, beam_energy),
+            "omega": physics.fluorescence_yield(el, shell), "p": physics.line_fraction(line),
+            "efficiency": float(physics.detector_efficiency(e)), "M": physics.atomic_weight(el),
+            "f": physics.eds_factor(line, beam_energy)}
+
+    # HAADF
+    n_av_b = physics.AVOGADRO * physics.BARN_CM2
+    h_exp = sum(dose_h * n_av_b * factors["elements"][el]["z"] * areal[el] for el in els).astype(np.float32)
+    h_obs = rng.poisson(h_exp).astype(np.float32) if noise else h_exp.copy()
+
+    # EDS: net line counts, bremsstrahlung map and spectral basis
+    net = {line: (dose_e * geom * n_av_b * factors["lines"][line]["f"] * areal[line.split("_")[0]]
+                  ).astype(np.float32) for line in lines}
+    brems_map = sum(areal[el] * physics.atomic_number(el) ** 2 / physics.atomic_weight(el) for el in els)
+    brems_spec = (dose_e * geom * physics.AVOGADRO * physics.BARN_CM2 * physics.detector_efficiency(energies)
+                  * energy_scale * physics.bremsstrahlung_cross_section(1, energies, beam_energy))
+    basis = np.vstack([_peak_basis(lines, energies, energy_scale, energy_resolution), brems_spec])
+    maps = np.stack([net[line] for line in lines] + [brems_map.astype(np.float32)])  # (k, n, ny, nx)
+    bound = float((maps.reshape(len(maps), -1).max(axis=1) * basis.max(axis=1)).sum())
+    dtype = np.float32 if not noise else (np.uint16 if bound + 10 * np.sqrt(bound) + 10 < 65535 else np.uint32)
+
+    def tilt_block(i: int) -> np.ndarray:
+        expected = np.tensordot(maps[:, i], basis, axes=(0, 0))  # (ny, nx, n_channels)
+        if not noise:
+            return expected.astype(np.float32)
+        g = np.random.default_rng([seed, 1, i])
+        return g.poisson(np.clip(expected, 0, None)).astype(dtype)
+
+    shape = (n, ny, nx, len(energies))
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    lazy = nbytes > _LAZY_BYTES if lazy is None else bool(lazy)
+    if lazy:
+        import dask
+        import dask.array as da
+
+        data = da.stack([da.from_delayed(dask.delayed(tilt_block)(i), shape=shape[1:], dtype=dtype)
+                         for i in range(n)])
+        eds_cls = exspy.signals.LazyEDSTEMSpectrum
+    else:
+        data = np.empty(shape, dtype=dtype)
+        for i in tqdm(range(n), desc="EDS spectra", disable=not progress, leave=False):
+            data[i] = tilt_block(i)
+        eds_cls = exspy.signals.EDSTEMSpectrum
+
+    uniform = bool(np.allclose(np.diff(t), t[1] - t[0]))
+    tilt_axis = {"name": "Projections", "size": n, "units": "degrees", "navigate": True,
+                 "offset": float(t[0]) if uniform else 0.0, "scale": float(t[1] - t[0]) if uniform else 1.0}
+    space = [{"name": nm, "size": sz, "scale": ph.voxel_size, "offset": 0.0, "units": "nm", "navigate": True}
+             for nm, sz in (("y", ny), ("x", nx))]
+    energy_axis = {"name": "Energy", "size": len(energies), "scale": energy_scale,
+                   "offset": energy_offset, "units": "keV", "navigate": False}
+    eds = eds_cls(data, axes=[tilt_axis, *space, energy_axis])
+    eds.metadata.General.title = f"EDS ({ph.name}, simulated)"
+    eds.set_microscope_parameters(beam_energy=beam_energy, live_time=eds_dwell_time,
+                                  beam_current=beam_current, probe_area=ph.voxel_size**2,
+                                  energy_resolution_MnKa=energy_resolution, real_time=eds_dwell_time)
+    eds.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.solid_angle", solid_angle)
+    eds.add_elements(els)
+    eds.add_lines()
+    principal = list(eds.metadata.Sample.xray_lines)
+    eds.metadata.set_item("Tomography.tilts", t.copy())
+    eds.metadata.set_item("Tomography.shifts", np.zeros((n, 2)))
+
+    acquisition = {"phantom": ph.name, "beam_energy_keV": beam_energy, "beam_current_nA": beam_current,
+                   "eds_dwell_time_s": eds_dwell_time, "haadf_dwell_time_s": haadf_dwell_time,
+                   "eds_dose_electrons": dose_e, "haadf_dose_electrons": dose_h,
+                   "solid_angle_sr": solid_angle, "energy_resolution_MnKa_eV": energy_resolution,
+                   "haadf_inner_angle_mrad": inner, "haadf_outer_angle_mrad": outer,
+                   "voxel_size_nm": ph.voxel_size, "noise": bool(noise), "seed": int(seed),
+                   "drift_step_px": float(drift), "tilt_axis_offset_px": float(tilt_axis_offset),
+                   "tilt_axis_rotation_deg": float(tilt_axis_rotation)}
+    eds.metadata.set_item("Simulation", dict(acquisition))
+
+    def stack(data_, title, quantity):
+        s = TomoStack(np.asarray(data_, dtype=np.float32), tilts=t)
+        for ax in s.axes_manager.signal_axes:
+            ax.scale, ax.units = ph.voxel_size, "nm"
+        s.metadata.General.title = title
+        s.metadata.Signal.quantity = quantity
+        s.metadata.set_item("Acquisition_instrument.TEM.beam_energy", beam_energy)
+        s.metadata.set_item("Acquisition_instrument.TEM.beam_current", beam_current)
+        s.metadata.set_item("Simulation", dict(acquisition))
+        return s
+
+    haadf = stack(h_obs, f"HAADF ({ph.name}, simulated)", "Electrons (counts)")
+    haadf.metadata.set_item("Acquisition_instrument.TEM.Detector.HAADF.inner_angle", inner)
+    haadf.metadata.set_item("Acquisition_instrument.TEM.Detector.HAADF.outer_angle", outer)
+    haadf.metadata.set_item("Acquisition_instrument.TEM.Detector.HAADF.dwell_time", haadf_dwell_time)
+    return SimulatedTiltSeries(
+        haadf=haadf, eds=eds, phantom=ph, tilts=t, shifts=sh, tilt_axis_offset=float(tilt_axis_offset),
+        tilt_axis_rotation=float(tilt_axis_rotation),
+        net_counts={line: stack(net[line], f"{line} net counts (truth)", "X-ray counts") for line in lines},
+        haadf_expected=stack(h_exp, "HAADF expected (truth)", "Electrons (counts)"),
+        areal_density=areal, lines=principal, factors=factors, acquisition=acquisition)

@@ -1,0 +1,339 @@
+"""HyperSpy signal classes for tilt series (:class:`TomoStack`) and volumes (:class:`RecStack`).
+
+Conventions follow ETSpy:
+
+* A :class:`TomoStack` holds a tilt series with data shape ``(n_tilts, ny, nx)``: the navigation
+  axis is the tilt, the signal axes are the image ``(y, x)``. The tilt axis is parallel to the image
+  ``x`` axis, so the sinogram of slice ``i`` is ``stack.data[:, :, i]`` with shape ``(n_tilts, ny)``.
+* A :class:`RecStack` holds a volume with data shape ``(nx, ny, nz)``: index 0 runs along the tilt
+  axis, so ``rec.data[i]`` (shape ``(ny, nz)``) is the slice reconstructed from sinogram
+  ``stack.data[:, :, i]``; ``z`` is the beam direction at 0° tilt.
+
+Tilt angles (degrees, shape ``(n_tilts,)``) and per-projection shifts (pixels, shape
+``(n_tilts, 2)``, ordered ``(y, x)``) live in one metadata node, ``metadata.Tomography``, so that they
+travel with the data through slicing, copying and saving. The tilts in ``metadata.Tomography`` are
+the true angles used by alignment and reconstruction; the navigation axis calibration is only for
+display (as in ETSpy).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hyperspy.signals import BaseSignal, LazySignal, Signal2D
+
+__all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError"]
+
+NODE = "Tomography"
+
+
+class TiltMismatchError(ValueError):
+    """The number of tilt angles (or shifts) does not match the number of projections."""
+
+
+def _n_projections(signal) -> int:
+    """Number of projections of a tilt series (1 for a single projection image)."""
+    nav = signal.axes_manager.navigation_dimension
+    if nav == 0:
+        return 1
+    if nav > 1:
+        raise ValueError(
+            f"a TomoStack has one navigation axis (tilt); this signal has {nav}: "
+            f"{signal.axes_manager.navigation_shape}"
+        )
+    return int(signal.axes_manager.navigation_shape[0])
+
+
+def _as_tilts(tilts) -> np.ndarray:
+    arr = np.asarray(tilts, dtype=float)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1:
+        raise TiltMismatchError(f"tilts must be one-dimensional (n_tilts,), got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("tilts contain NaN or inf")
+    return arr
+
+
+def _as_shifts(shifts) -> np.ndarray:
+    arr = np.asarray(shifts, dtype=float)
+    if arr.ndim == 1 and arr.size == 2:
+        arr = arr.reshape(1, 2)
+    if arr.ndim != 2 or arr.shape[1] != 2:
+        raise TiltMismatchError(f"shifts must have shape (n_tilts, 2) as (y, x), got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError("shifts contain NaN or inf")
+    return arr
+
+
+def _signal_kwargs(args, kwargs, cls):
+    """Turn ETSpy-style ``(ndarray | Signal2D, tilts)`` arguments into HyperSpy keyword arguments."""
+    args = list(args)
+    tilts = kwargs.pop("tilts", None)
+    shifts = kwargs.pop("shifts", None)
+    if args and isinstance(args[0], BaseSignal):
+        sig = args.pop(0)
+        if sig._lazy != cls._lazy:
+            want = "LazyTomoStack/LazyRecStack" if sig._lazy else "TomoStack/RecStack"
+            raise TypeError(
+                f"signal: a {'lazy' if sig._lazy else 'non-lazy'} signal needs {want}; "
+                "call signal.compute() or use the lazy class"
+            )
+        d = sig._to_dictionary(add_models=False)
+        d.pop("models", None)
+        d.pop("learning_results", None)
+        d.update(kwargs)
+        kwargs = d
+    elif args:
+        kwargs["data"] = args.pop(0)
+    if args:
+        if tilts is not None:
+            raise TypeError("tilts given twice (positionally and as keyword)")
+        tilts = args.pop(0)
+    if args:
+        raise TypeError(f"unexpected positional arguments: {args!r}")
+    return kwargs, tilts, shifts
+
+
+class _TomoMixin:
+    """Tilt/shift bookkeeping shared by the eager and lazy tilt-series classes."""
+
+    _signal_type = "TomoStack"
+
+    def __init__(self, *args, **kwargs):
+        kwargs, tilts, shifts = _signal_kwargs(args, kwargs, type(self))
+        user_axes = "axes" in kwargs
+        super().__init__(**kwargs)
+        if not kwargs.get("full_initialisation", True):
+            return
+        if self.data is None:  # HyperSpy internals copy with data=None, then assign it
+            return
+        n = _n_projections(self)
+        if not user_axes:
+            self._default_axes()
+        if not self.metadata.has_item(NODE):
+            self.metadata.add_node(NODE)
+        if tilts is not None:
+            self.tilts = tilts
+        if shifts is not None:
+            self.shifts = shifts
+        elif not self.metadata.has_item(f"{NODE}.shifts"):
+            self.metadata.set_item(f"{NODE}.shifts", np.zeros((n, 2)))
+        for key, default in (("tilt_axis_rotation", 0.0), ("tilt_axis_offset", 0.0)):
+            if not self.metadata.has_item(f"{NODE}.{key}"):
+                self.metadata.set_item(f"{NODE}.{key}", default)
+
+    def _default_axes(self):
+        am = self.axes_manager
+        for ax, name in zip(am.signal_axes, ("x", "y")):
+            ax.name = name
+        if am.navigation_dimension == 1:
+            am.navigation_axes[0].name = "Projections"
+
+    def _sync_nav_axis(self):
+        """Calibrate the (display-only) navigation axis from the tilts when they are uniform."""
+        am = self.axes_manager
+        if am.navigation_dimension != 1 or not self.metadata.has_item(f"{NODE}.tilts"):
+            return
+        t = np.asarray(self.metadata.get_item(f"{NODE}.tilts"))
+        ax = am.navigation_axes[0]
+        if len(t) > 1 and np.allclose(np.diff(t), t[1] - t[0]) and ax.is_uniform:
+            ax.offset, ax.scale, ax.units = float(t[0]), float(t[1] - t[0]), "degrees"
+
+    # -- tilts and shifts -------------------------------------------------------------------
+    @property
+    def n_projections(self) -> int:
+        """Number of projections in the tilt series."""
+        return _n_projections(self)
+
+    @property
+    def tilts(self) -> np.ndarray:
+        """Tilt angles in degrees, shape ``(n_tilts,)`` (a copy; assign to change them)."""
+        t = self.metadata.get_item(f"{NODE}.tilts")
+        if t is None:
+            raise AttributeError(
+                "this TomoStack has no tilt angles: set them with `stack.tilts = angles` "
+                "(degrees, one per projection) or pass `tilts=` when creating or loading it"
+            )
+        t = _as_tilts(t)
+        if len(t) != self.n_projections:
+            raise TiltMismatchError(
+                f"metadata.{NODE}.tilts has {len(t)} angles but the stack has "
+                f"{self.n_projections} projections"
+            )
+        return t.copy()
+
+    @tilts.setter
+    def tilts(self, value):
+        t = _as_tilts(value)
+        n = self.n_projections
+        if len(t) != n:
+            raise TiltMismatchError(
+                f"tilts: got {len(t)} angles for a stack of {n} projections (shape {self.data.shape})"
+            )
+        self.metadata.set_item(f"{NODE}.tilts", t)
+        self._sync_nav_axis()
+
+    @property
+    def shifts(self) -> np.ndarray:
+        """Per-projection image shifts in pixels, shape ``(n_tilts, 2)`` ordered ``(y, x)``."""
+        s = self.metadata.get_item(f"{NODE}.shifts")
+        n = self.n_projections
+        s = np.zeros((n, 2)) if s is None else _as_shifts(s)
+        if len(s) != n:
+            raise TiltMismatchError(
+                f"metadata.{NODE}.shifts has {len(s)} rows but the stack has {n} projections"
+            )
+        return s.copy()
+
+    @shifts.setter
+    def shifts(self, value):
+        s = _as_shifts(value)
+        n = self.n_projections
+        if len(s) != n:
+            raise TiltMismatchError(f"shifts: got {len(s)} rows for a stack of {n} projections")
+        self.metadata.set_item(f"{NODE}.shifts", s)
+
+    def _select_projections(self, index):
+        """Slice the per-projection metadata arrays in place with a numpy index on axis 0."""
+        for key in ("tilts", "shifts"):
+            arr = self.metadata.get_item(f"{NODE}.{key}")
+            if arr is None:
+                continue
+            arr = np.asarray(arr)[index]
+            if key == "tilts":
+                arr = np.atleast_1d(arr)
+            else:
+                arr = arr.reshape(-1, 2)
+            self.metadata.set_item(f"{NODE}.{key}", arr)
+
+    def _slicer(self, slices, isNavigation=None, out=None):
+        nav_before = self.axes_manager.navigation_dimension
+        array_slices = self._get_array_slices(slices, isNavigation)
+        result = super()._slicer(slices, isNavigation=isNavigation, out=out)
+        target = out if out is not None else result
+        if nav_before == 1 and target is not None:
+            target._select_projections(array_slices[0])
+        return result
+
+    def remove_projections(self, projections) -> "TomoStack":
+        """Return a copy without the given projections (tilts and shifts follow).
+
+        Parameters
+        ----------
+        projections : sequence of int
+            Indices of the projections to drop (negative indices allowed).
+
+        Returns
+        -------
+        TomoStack
+            A new stack with ``n_tilts - len(set(projections))`` projections.
+        """
+        n = self.n_projections
+        idx = np.asarray(list(projections), dtype=int).reshape(-1)
+        if idx.size and (idx.min() < -n or idx.max() >= n):
+            raise IndexError(f"projections: indices must lie in [-{n}, {n - 1}], got {idx.tolist()}")
+        keep = np.setdiff1d(np.arange(n), np.mod(idx, n))
+        if keep.size == 0:
+            raise ValueError("projections: cannot remove every projection")
+        new = self._deepcopy_with_new_data(self.data[keep])
+        new.get_dimensions_from_data()
+        new._select_projections(keep)
+        new._sync_nav_axis()
+        return new
+
+    def __repr__(self):
+        base = super().__repr__()
+        t = self.metadata.get_item(f"{NODE}.tilts")
+        if t is not None and len(t):
+            return f"{base[:-1]}, tilts: {np.min(t):.1f}° to {np.max(t):.1f}°>"
+        return base
+
+
+class TomoStack(_TomoMixin, Signal2D):
+    """A tilt series: ``data`` of shape ``(n_tilts, ny, nx)``, tilt axis parallel to ``x``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or hyperspy.signals.Signal2D
+        The projections, shape ``(n_tilts, ny, nx)``. A HyperSpy signal keeps its axes and metadata.
+    tilts : array_like, shape (n_tilts,), optional
+        Tilt angles in degrees (may be non-uniform and in any order).
+    shifts : array_like, shape (n_tilts, 2), optional
+        Per-projection image shifts ``(y, x)`` in pixels. Default zeros.
+
+    Raises
+    ------
+    TiltMismatchError
+        If the number of tilts or shifts differs from the number of projections.
+
+    Examples
+    --------
+    >>> import numpy as np, spectomo
+    >>> s = spectomo.TomoStack(np.zeros((3, 8, 8)), tilts=[-10, 0, 10])
+    >>> s.tilts
+    array([-10.,   0.,  10.])
+    """
+
+
+class LazyTomoStack(_TomoMixin, LazySignal, Signal2D):
+    """Lazy (dask-backed) :class:`TomoStack`."""
+
+
+class _RecMixin:
+    _signal_type = "RecStack"
+
+    def __init__(self, *args, **kwargs):
+        kwargs, tilts, _ = _signal_kwargs(args, kwargs, type(self))
+        user_axes = "axes" in kwargs
+        super().__init__(**kwargs)
+        if not kwargs.get("full_initialisation", True) or self.data is None:
+            return
+        if not user_axes and self.data.ndim == 3:
+            am = self.axes_manager
+            am.navigation_axes[0].name = "x"
+            am.signal_axes[0].name = "z"
+            am.signal_axes[1].name = "y"
+        if not self.metadata.has_item(NODE):
+            self.metadata.add_node(NODE)
+        if tilts is not None:
+            self.metadata.set_item(f"{NODE}.tilts", _as_tilts(tilts))
+
+    def plot_slices(self, *, index=None, cmap="inferno", figsize=(10, 3.4)):
+        """Show three orthogonal central slices (y–z, x–z, x–y); returns the matplotlib figure.
+
+        Parameters
+        ----------
+        index : tuple of int (ix, iy, iz), optional
+            Where to cut; default the centre of the volume.
+        """
+        import matplotlib.pyplot as plt
+
+        vol = np.asarray(self.data)
+        ix, iy, iz = index if index is not None else tuple(n // 2 for n in vol.shape)
+        fig, axes = plt.subplots(1, 3, figsize=figsize, constrained_layout=True)
+        cuts = ((vol[ix], f"x = {ix}", "z", "y"), (vol[:, iy, :], f"y = {iy}", "z", "x"),
+                (vol[:, :, iz], f"z = {iz}", "y", "x"))
+        vmin, vmax = float(np.min(vol)), float(np.max(vol))
+        for ax, (img, title, xl, yl) in zip(axes, cuts):
+            im = ax.imshow(img, cmap=cmap, vmin=vmin, vmax=vmax, origin="lower")
+            ax.set(title=title, xlabel=xl, ylabel=yl)
+        fig.colorbar(im, ax=axes, shrink=0.8)
+        fig.suptitle(self.metadata.General.title or "RecStack")
+        return fig
+
+
+class RecStack(_RecMixin, Signal2D):
+    """A reconstructed volume: ``data`` of shape ``(nx, ny, nz)``, ``data[i]`` a ``(y, z)`` slice.
+
+    Parameters
+    ----------
+    data : numpy.ndarray or hyperspy.signals.Signal2D
+        The volume, shape ``(nx, ny, nz)``; ``x`` runs along the tilt axis, ``z`` is the beam
+        direction at 0° tilt.
+    tilts : array_like, optional
+        The tilt angles (degrees) the volume was reconstructed from, kept as provenance.
+    """
+
+
+class LazyRecStack(_RecMixin, LazySignal, Signal2D):
+    """Lazy (dask-backed) :class:`RecStack`."""
