@@ -94,24 +94,29 @@ def _signal_kwargs(args, kwargs, cls):
     return kwargs, tilts, shifts
 
 
-class _TomoMixin:
-    """Tilt/shift bookkeeping shared by the eager and lazy tilt-series classes."""
-
-    _signal_type = "TomoStack"
+class _TomographyBase:
+    """Shared constructor: ETSpy-style arguments, then a ``metadata.Tomography`` node."""
 
     def __init__(self, *args, **kwargs):
         kwargs, tilts, shifts = _signal_kwargs(args, kwargs, type(self))
         user_axes = "axes" in kwargs
         super().__init__(**kwargs)
-        if not kwargs.get("full_initialisation", True):
-            return
-        if self.data is None:  # HyperSpy internals copy with data=None, then assign it
-            return
+        if not kwargs.get("full_initialisation", True) or self.data is None:
+            return  # HyperSpy internals: re-classing, or copying with data=None then assigning it
+        if not self.metadata.has_item(NODE):
+            self.metadata.add_node(NODE)
+        self._init_tomography(tilts, shifts, user_axes)
+
+
+class _TomoMixin(_TomographyBase):
+    """Tilt/shift bookkeeping shared by the eager and lazy tilt-series classes."""
+
+    _signal_type = "TomoStack"
+
+    def _init_tomography(self, tilts, shifts, user_axes):
         n = _n_projections(self)
         if not user_axes:
             self._default_axes()
-        if not self.metadata.has_item(NODE):
-            self.metadata.add_node(NODE)
         if tilts is not None:
             self.tilts = tilts
         if shifts is not None:
@@ -145,6 +150,14 @@ class _TomoMixin:
         """Number of projections in the tilt series."""
         return _n_projections(self)
 
+    def _checked(self, arr: np.ndarray, what: str) -> np.ndarray:
+        """Raise TiltMismatchError unless ``arr`` has one entry per projection."""
+        n = self.n_projections
+        if len(arr) != n:
+            raise TiltMismatchError(
+                f"{what}: {len(arr)} entries for a stack of {n} projections (data shape {self.data.shape})")
+        return arr
+
     @property
     def tilts(self) -> np.ndarray:
         """Tilt angles in degrees, shape ``(n_tilts,)`` (a copy; assign to change them)."""
@@ -154,44 +167,23 @@ class _TomoMixin:
                 "this TomoStack has no tilt angles: set them with `stack.tilts = angles` "
                 "(degrees, one per projection) or pass `tilts=` when creating or loading it"
             )
-        t = _as_tilts(t)
-        if len(t) != self.n_projections:
-            raise TiltMismatchError(
-                f"metadata.{NODE}.tilts has {len(t)} angles but the stack has "
-                f"{self.n_projections} projections"
-            )
-        return t.copy()
+        return self._checked(_as_tilts(t), f"metadata.{NODE}.tilts").copy()
 
     @tilts.setter
     def tilts(self, value):
-        t = _as_tilts(value)
-        n = self.n_projections
-        if len(t) != n:
-            raise TiltMismatchError(
-                f"tilts: got {len(t)} angles for a stack of {n} projections (shape {self.data.shape})"
-            )
-        self.metadata.set_item(f"{NODE}.tilts", t)
+        self.metadata.set_item(f"{NODE}.tilts", self._checked(_as_tilts(value), "tilts"))
         self._sync_nav_axis()
 
     @property
     def shifts(self) -> np.ndarray:
         """Per-projection image shifts in pixels, shape ``(n_tilts, 2)`` ordered ``(y, x)``."""
         s = self.metadata.get_item(f"{NODE}.shifts")
-        n = self.n_projections
-        s = np.zeros((n, 2)) if s is None else _as_shifts(s)
-        if len(s) != n:
-            raise TiltMismatchError(
-                f"metadata.{NODE}.shifts has {len(s)} rows but the stack has {n} projections"
-            )
-        return s.copy()
+        s = np.zeros((self.n_projections, 2)) if s is None else _as_shifts(s)
+        return self._checked(s, f"metadata.{NODE}.shifts").copy()
 
     @shifts.setter
     def shifts(self, value):
-        s = _as_shifts(value)
-        n = self.n_projections
-        if len(s) != n:
-            raise TiltMismatchError(f"shifts: got {len(s)} rows for a stack of {n} projections")
-        self.metadata.set_item(f"{NODE}.shifts", s)
+        self.metadata.set_item(f"{NODE}.shifts", self._checked(_as_shifts(value), "shifts"))
 
     def _select_projections(self, index):
         """Slice the per-projection metadata arrays in place with a numpy index on axis 0."""
@@ -279,22 +271,17 @@ class LazyTomoStack(_TomoMixin, LazySignal, Signal2D):
     """Lazy (dask-backed) :class:`TomoStack`."""
 
 
-class _RecMixin:
+class _RecMixin(_TomographyBase):
     _signal_type = "RecStack"
 
-    def __init__(self, *args, **kwargs):
-        kwargs, tilts, _ = _signal_kwargs(args, kwargs, type(self))
-        user_axes = "axes" in kwargs
-        super().__init__(**kwargs)
-        if not kwargs.get("full_initialisation", True) or self.data is None:
-            return
+    def _init_tomography(self, tilts, shifts, user_axes):
+        if shifts is not None:
+            raise TypeError("shifts: a RecStack has no per-projection shifts")
         if not user_axes and self.data.ndim == 3:
             am = self.axes_manager
             am.navigation_axes[0].name = "x"
             am.signal_axes[0].name = "z"
             am.signal_axes[1].name = "y"
-        if not self.metadata.has_item(NODE):
-            self.metadata.add_node(NODE)
         if tilts is not None:
             self.metadata.set_item(f"{NODE}.tilts", _as_tilts(tilts))
 

@@ -47,7 +47,7 @@ def test_constructor_like_etspy(rng):
 
 
 def test_tilt_count_mismatch_is_named():
-    with pytest.raises(TiltMismatchError, match="3 angles for a stack of 4"):
+    with pytest.raises(TiltMismatchError, match="tilts: 3 entries for a stack of 4"):
         TomoStack(np.zeros((4, 5, 5)), [1, 2, 3])
     s = TomoStack(np.zeros((4, 5, 5)), [1, 2, 3, 4])
     with pytest.raises(TiltMismatchError):
