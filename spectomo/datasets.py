@@ -187,6 +187,30 @@ def _peak_basis(lines, energies: np.ndarray, scale: float, resolution: float) ->
     return basis
 
 
+def _factors(elements, lines, beam_energy: float, haadf_angles) -> dict:
+    """Every physical factor the simulation uses, from :mod:`spectomo.physics` (see SimulatedTiltSeries)."""
+    inner, outer = haadf_angles
+    out = {"elements": {}, "lines": {}, "bremsstrahlung":
+           "thin-target Kramers dσ/dE = (16/3) α r_e² Z² (m0c²/T)/E, isotropic (barn/keV)"}
+    for el in elements:
+        out["elements"][el] = {
+            "Z": physics.atomic_number(el), "M": physics.atomic_weight(el),
+            "sigma_elastic_barn": physics.elastic_cross_section(el, beam_energy, inner_angle=inner,
+                                                                outer_angle=outer),
+            "z": physics.haadf_factor(el, beam_energy, inner_angle=inner, outer_angle=outer)}
+    for line in lines:
+        el = line.split("_")[0]
+        shell = physics.shell_for_line(line)
+        e = physics.line_energy(line)
+        out["lines"][line] = {
+            "energy_keV": e, "shell": shell,
+            "sigma_ion_barn": physics.ionization_cross_section(el, shell, beam_energy),
+            "omega": physics.fluorescence_yield(el, shell), "p": physics.line_fraction(line),
+            "efficiency": float(physics.detector_efficiency(e)), "M": physics.atomic_weight(el),
+            "f": physics.eds_factor(line, beam_energy)}
+    return out
+
+
 def _check_positive(**values):
     for name, v in values.items():
         if not np.isfinite(v) or v <= 0:
@@ -293,22 +317,7 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     fw_max = physics.peak_fwhm(max(energies[-1], 1.0), energy_resolution)
     lines = _simulated_lines(els, beam_energy, energies[0] - 3 * fw_max, energies[-1] + 3 * fw_max)
     inner, outer = haadf_angles
-    factors = {"elements": {}, "lines": {}, "bremsstrahlung":
-               "thin-target Kramers dσ/dE = (16/3) α r_e² Z² (m0c²/T)/E, isotropic (barn/keV)"}
-    for el in els:
-        sig_el = physics.elastic_cross_section(el, beam_energy, inner_angle=inner, outer_angle=outer)
-        factors["elements"][el] = {"Z": physics.atomic_number(el), "M": physics.atomic_weight(el),
-                                   "sigma_elastic_barn": sig_el, "z": sig_el / physics.atomic_weight(el)}
-    for line in lines:
-        el = line.split("_")[0]
-        shell = physics.shell_for_line(line)
-        e = physics.line_energy(line)
-        factors["lines"][line] = {
-            "energy_keV": e, "shell": shell,
-            "sigma_ion_barn": physics.ionization_cross_section(el, shell, beam_energy),
-            "omega": physics.fluorescence_yield(el, shell), "p": physics.line_fraction(line),
-            "efficiency": float(physics.detector_efficiency(e)), "M": physics.atomic_weight(el),
-            "f": physics.eds_factor(line, beam_energy)}
+    factors = _factors(els, lines, beam_energy, haadf_angles)
 
     # HAADF
     n_av_b = physics.AVOGADRO * physics.BARN_CM2
@@ -319,7 +328,7 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     net = {line: (dose_e * geom * n_av_b * factors["lines"][line]["f"] * areal[line.split("_")[0]]
                   ).astype(np.float32) for line in lines}
     brems_map = sum(areal[el] * physics.atomic_number(el) ** 2 / physics.atomic_weight(el) for el in els)
-    brems_spec = (dose_e * geom * physics.AVOGADRO * physics.BARN_CM2 * physics.detector_efficiency(energies)
+    brems_spec = (dose_e * geom * n_av_b * physics.detector_efficiency(energies)
                   * energy_scale * physics.bremsstrahlung_cross_section(1, energies, beam_energy))
     basis = np.vstack([_peak_basis(lines, energies, energy_scale, energy_resolution), brems_spec])
     maps = np.stack([net[line] for line in lines] + [brems_map.astype(np.float32)])  # (k, n, ny, nx)

@@ -62,12 +62,6 @@ class Phantom:
             return {el: np.where(rho > 0, p / np.where(rho > 0, rho, 1), 0).astype(np.float32)
                     for el, p in self.partial_densities.items()}
 
-    @property
-    def mask(self) -> np.ndarray:
-        """Boolean mask of material voxels: density above half the median density of occupied voxels."""
-        rho = self.density
-        return rho > 0.5 * np.percentile(rho[rho > 0], 50) if np.any(rho > 0) else rho > 0
-
     def to_signals(self) -> dict:
         """Ground truth as RecStacks: ``'wt_<El>'`` in wt% and ``'density'`` in g/cm³."""
         from .signals import RecStack

@@ -80,3 +80,17 @@ def test_save_is_atomic(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["out.hspy"]  # no temporary left behind
     with pytest.raises(FileExistsError):
         spectomo.save(spectomo.TomoStack(np.ones((2, 3, 3)), [0, 1]), target, overwrite=False)
+
+
+def test_list_of_images_becomes_a_stack(tmp_path, rng):
+    import hyperspy.api as hs
+
+    images = rng.random((3, 6, 7)).astype(np.float32)
+    paths = []
+    for k, img in enumerate(images):
+        paths.append(tmp_path / f"proj_{k}.hspy")
+        hs.signals.Signal2D(img).save(paths[-1])
+    s = spectomo.load(paths, tilts=[-20, 0, 20])
+    assert isinstance(s, spectomo.TomoStack)
+    np.testing.assert_array_equal(s.data, images)
+    np.testing.assert_allclose(s.tilts, [-20, 0, 20])
