@@ -1,8 +1,8 @@
 """The ``spectomo`` command line.
 
 ``spectomo demo [--out DIR] [--size N] [--phantom NAME]`` simulates the default multimodal dataset,
-saves it (HyperSpy ``.hspy``) with its ground truth and writes a PNG overview of the HAADF and
-per-element projections. ``spectomo info`` reports versions and compute devices.
+saves it (HyperSpy ``.hspy``) with its ground truth, extracts element map stacks from the spectra
+(windows and NMF), scores them against the truth and writes a PNG overview. ``spectomo info`` reports versions and compute devices.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 
-def _demo_figure(sim, path: Path) -> Path:
-    """HAADF and per-line window maps at the tilt nearest 0°, and the sum spectrum there."""
+def _demo_figure(sim, windows, nmf, path: Path) -> Path:
+    """HAADF, window maps and NMF maps at the tilt nearest 0°, and the sum spectrum with the windows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,30 +30,48 @@ def _demo_figure(sim, path: Path) -> Path:
     eds0 = sim.eds.inav[:, :, i0]
     if eds0._lazy:
         eds0.compute(show_progressbar=False)
-    maps = eds0.get_lines_intensity(xray_lines=sim.lines, integration_windows=2.0)
-    n = 1 + len(maps)
-    fig = plt.figure(figsize=(3.1 * n, 6.4), constrained_layout=True)
-    grid = fig.add_gridspec(2, n, height_ratios=[1.15, 1])
-    panels = [("HAADF (electrons)", sim.haadf.data[i0])]
-    panels += [(f"{m.metadata.Sample.xray_lines[0]} window (counts)", m.data) for m in maps]
-    for k, (title, img) in enumerate(panels):
-        ax = fig.add_subplot(grid[0, k])
-        im = ax.imshow(img, cmap="gray" if k == 0 else "viridis")
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks([])
-        ax.set_yticks([])
-        fig.colorbar(im, ax=ax, shrink=0.75)
-    ax = fig.add_subplot(grid[1, :])
-    spec = eds0.sum(axis=(0, 1))
-    energy = spec.axes_manager.signal_axes[0].axis
-    ax.semilogy(energy, np.maximum(spec.data, 0.5), lw=0.8, color="k")
+    rows = [[("HAADF (electrons)", sim.haadf.data[i0], "gray")]
+            + [(f"{k} windows (counts)", m.data[i0], "viridis") for k, m in windows.items()],
+            [("spectral sum image (counts)", eds0.data.sum(axis=-1), "gray")]
+            + [(f"{k} NMF (counts)", m.data[i0], "magma") for k, m in nmf.items()]]
+    n = max(len(r) for r in rows)
+    fig = plt.figure(figsize=(3.0 * n, 9.2), constrained_layout=True)
+    grid = fig.add_gridspec(3, n, height_ratios=[1.1, 1.1, 1])
+    for r, row in enumerate(rows):
+        for k, (title, img, cmap) in enumerate(row):
+            ax = fig.add_subplot(grid[r, k])
+            im = ax.imshow(img, cmap=cmap)
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.colorbar(im, ax=ax, shrink=0.75)
+    ax = fig.add_subplot(grid[2, :])
+    spec = eds0.data.sum(axis=(0, 1)).astype(float)
+    energy = eds0.axes_manager.signal_axes[0].axis
+    ax.semilogy(energy, np.maximum(spec, 0.5), lw=0.8, color="k", label="sum spectrum")
+    for k, (key, m) in enumerate(windows.items()):
+        md = m.metadata.Spectral
+        colour = f"C{k}"
+        ax.axvspan(*md.integration_window, color=colour, alpha=0.3, label=f"{key} window")
+        bw = md.background_windows
+        for lo, hi in (bw[:2], bw[2:]):
+            if np.isfinite(lo):
+                ax.axvspan(lo, hi, color=colour, alpha=0.12, hatch="//")
+    if nmf.factors is not None:
+        scale = spec.max() / nmf.factors.data.max()
+        for k, name in enumerate(nmf):
+            ax.plot(energy, np.maximum(nmf.factors.data[k] * scale, 0.5), lw=0.7, ls="--",
+                    label=f"NMF factor {name} (scaled)")
     for line in sim.factors["lines"]:
         if line.split("_")[1] in ("Ka", "La", "Ma"):
             e = physics.line_energy(line)
-            ax.axvline(e, color="tab:red", lw=0.6, alpha=0.6)
-            ax.text(e, ax.get_ylim()[1], line, rotation=90, va="top", ha="right", fontsize=7)
-    ax.set(xlabel="Energy (keV)", ylabel="Counts (sum image)",
-           title=f"Sum spectrum at {sim.tilts[i0]:.0f}° tilt")
+            ax.text(e, spec.max() * 3, line, rotation=90, va="bottom", ha="center", fontsize=7)
+    ax.set_ylim(0.5, spec.max() * 3000)
+    ax.set(xlabel="Energy (keV)", ylabel="Counts (sum over the image)",
+           title=f"Sum spectrum at {sim.tilts[i0]:.0f}°: integration windows (solid), background windows "
+                 "(hatched), NMF factors (dashed)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=7, ncol=6, loc="upper center", frameon=False)
     fig.suptitle(f"spectomo demo: {sim.phantom.description}", fontsize=10)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
@@ -61,18 +79,46 @@ def _demo_figure(sim, path: Path) -> Path:
     return path
 
 
+def _map_scores(sim, windows, nmf) -> dict:
+    """Window maps vs the simulator's net counts; NMF maps vs the true projected element maps."""
+    scores = {"windows_total_relative_error": {}, "nmf_correlation": {}}
+    for line, m in windows.items():
+        truth = sim.net_counts[line].data
+        mask = truth > min(100.0, 0.5 * float(truth.max()))
+        scores["windows_total_relative_error"][line] = float(m.data[mask].sum() / truth[mask].sum() - 1)
+    for key, m in nmf.items():
+        el = key.split("_")[0]
+        if el in sim.areal_density:
+            r = np.corrcoef(m.data.ravel(), sim.areal_density[el].ravel())[0, 1]
+            scores["nmf_correlation"][key] = float(r)
+    return scores
+
+
 def cmd_demo(args) -> int:
     from . import datasets
-    from .io import atomic_path
+    from .io import atomic_path, save
+    from .spectral import extract_maps
 
     out = Path(args.out)
     t0 = time.perf_counter()
+    progress = not args.no_progress
     print(f"simulating '{args.phantom}' at {args.size}^3 voxels ...", flush=True)
     sim = datasets.simulate(args.phantom, size=args.size, seed=args.seed, drift=args.drift,
-                            tilt_axis_rotation=args.rotation, progress=not args.no_progress)
+                            tilt_axis_rotation=args.rotation, progress=progress)
     t_sim = time.perf_counter() - t0
     paths = sim.save(out)
-    fig = _demo_figure(sim, out / "demo_projections.png")
+    print("extracting element maps: windows and NMF ...", flush=True)
+    t1 = time.perf_counter()
+    windows = extract_maps(sim.eds, method="windows", progress=progress)
+    t_win = time.perf_counter() - t1
+    nmf = extract_maps(sim.eds, sim.lines, method="nmf", progress=progress)
+    t_nmf = time.perf_counter() - t1 - t_win
+    for method, maps in (("windows", windows), ("nmf", nmf)):
+        for key, m in maps.items():
+            paths[f"{method}_{key}"] = save(m, out / "maps" / f"{method}_{key}.hspy")
+    paths["nmf_factors"] = save(nmf.factors, out / "maps" / "nmf_factors.hspy")
+    fig = _demo_figure(sim, windows, nmf, out / "demo_projections.png")
+    scores = _map_scores(sim, windows, nmf)
     summary = {
         "phantom": sim.phantom.name, "description": sim.phantom.description,
         "size": list(sim.phantom.shape), "voxel_size_nm": sim.phantom.voxel_size,
@@ -80,15 +126,21 @@ def cmd_demo(args) -> int:
         "principal_lines": sim.lines, "acquisition": sim.acquisition,
         "mean_haadf_counts": float(sim.haadf.data.mean()),
         "mean_net_counts_per_pixel": {ln: float(sim.net_counts[ln].data.mean()) for ln in sim.lines},
-        "simulation_seconds": round(t_sim, 2),
+        "maps": {"windows": list(windows), "nmf": list(nmf), "nmf_components": nmf.parameters["n_components"],
+                 **scores},
+        "seconds": {"simulation": round(t_sim, 2), "windows": round(t_win, 2), "nmf": round(t_nmf, 2)},
         "files": {k: str(v) for k, v in paths.items()} | {"figure": str(fig)},
     }
     with atomic_path(out / "demo_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
-    print(f"wrote {len(paths)} signals to {out}/ (HAADF, EDS {sim.eds.data.shape}, ground truth)")
+    print(f"wrote {len(paths)} signals to {out}/ (HAADF, EDS {sim.eds.data.shape}, ground truth, maps)")
     print(f"figure: {fig}")
     print(f"mean counts per pixel: HAADF {summary['mean_haadf_counts']:.0f}, "
           + ", ".join(f"{k} {v:.1f}" for k, v in summary["mean_net_counts_per_pixel"].items()))
+    print("windows net counts vs truth: "
+          + ", ".join(f"{k} {100 * v:+.1f} %" for k, v in scores["windows_total_relative_error"].items()))
+    print(f"NMF ({nmf.parameters['n_components']} components) correlation with true element maps: "
+          + ", ".join(f"{k} {v:.3f}" for k, v in scores["nmf_correlation"].items()))
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

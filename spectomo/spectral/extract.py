@@ -31,7 +31,7 @@ class MapStacks(dict):
     scree : ndarray or None
         NMF only: squared singular values of the Poisson-normalised data (descending).
     noise_edge : float or None
-        NMF only: the Marchenko–Pastur edge of pure noise on ``scree``.
+        NMF only: the threshold on ``scree`` used to count components (from pure Poisson noise).
     """
 
     method: str = ""
@@ -69,7 +69,7 @@ class MapStacks(dict):
             _, ax = plt.subplots(figsize=(4.5, 3.2), constrained_layout=True)
         k = np.arange(1, len(self.scree) + 1)
         ax.semilogy(k, self.scree, "o-", ms=3)
-        ax.axhline(self.noise_edge, color="tab:red", lw=0.8, label="noise edge (Marchenko–Pastur)")
+        ax.axhline(self.noise_edge, color="tab:red", lw=0.8, label="noise threshold (parallel analysis)")
         ax.set(xlabel="component", ylabel="squared singular value", title="scree (Poisson-normalised)")
         ax.legend(fontsize=8)
         return ax

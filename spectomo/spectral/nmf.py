@@ -6,8 +6,9 @@ axis. As in HyperSpy's ``decomposition(normalize_poissonian_noise=True)``, it is
 Poisson noise becomes roughly uniform (variance ≈ 1/Σ X per entry). Then:
 
 1. **Statistics pass** (one read): ``a``, ``b`` and a seeded random subsample of spectra.
-2. **Rank** (when not given): singular values of the normalised subsample against the
-   Marchenko–Pastur edge of pure noise, ``(√N + √C)² / Σ X``; components above 1.5× the edge count.
+2. **Rank** (when not given): parallel analysis. The subsample's singular values are compared
+   with those of pure Poisson noise drawn around the rank-one expectation ``a_i b_j / Σ b`` and
+   normalised the same way; components above 1.15× the largest noise value count.
 3. **Spectral factors** ``H``: scikit-learn ``NMF`` (Frobenius loss, NNDSVDa start) on the
    subsample — the whole series when it is no larger than ``max_samples``.
 4. **Refinement** (optional, ``epochs``): scikit-learn ``MiniBatchNMF.partial_fit`` over every
@@ -30,8 +31,8 @@ from .inputs import SpectralInput, SpectralInputError, iter_blocks
 
 __all__ = ["NMFResult", "nmf_decompose", "estimate_rank"]
 
-#: Singular values must exceed this multiple of the Marchenko–Pastur noise edge to count.
-RANK_MARGIN = 1.5
+#: Singular values must exceed this multiple of the largest pure-noise singular value to count.
+RANK_MARGIN = 1.15
 MAX_COMPONENTS = 12
 
 
@@ -48,7 +49,7 @@ class NMFResult:
     scree : ndarray
         Squared singular values of the normalised subsample (descending).
     noise_edge : float
-        Marchenko–Pastur edge of pure noise for ``scree``.
+        Threshold on ``scree`` (squared): 1.15× the largest pure-noise singular value.
     n_components : int
     estimated : bool
         True when ``n_components`` was estimated from ``scree``.
@@ -117,16 +118,33 @@ def _loadings(xb: np.ndarray, h: np.ndarray, n_iter: int = 100, tol: float = 1e-
     return w
 
 
-def estimate_rank(xs: np.ndarray, total_counts: float, *, max_components: int = MAX_COMPONENTS):
-    """Scree (squared singular values) of a normalised sample and the number above the noise edge."""
+def estimate_rank(xs: np.ndarray, row_counts: np.ndarray, channel_counts: np.ndarray, weights, rng, *,
+                  max_components: int = MAX_COMPONENTS):
+    """Scree of a normalised sample and the number of components that stand above Poisson noise.
+
+    Parallel analysis: the same rows are redrawn as pure Poisson noise around the rank-one
+    expectation ``a_i b_j / Σ b`` and normalised identically; the largest noise singular value
+    (after the mean component) times :data:`RANK_MARGIN` is the threshold.
+
+    Returns
+    -------
+    scree : ndarray
+        Squared singular values of ``xs`` (descending).
+    edge : float
+        Squared threshold.
+    rank : int
+    """
     from sklearn.utils.extmath import randomized_svd
 
     k = min(max_components + 8, min(xs.shape) - 1)
     _, s, _ = randomized_svd(xs.astype(np.float64), k, n_iter=7, random_state=0)
-    scree = s**2
-    edge = (np.sqrt(xs.shape[0]) + np.sqrt(xs.shape[1])) ** 2 / total_counts
-    rank = int(np.sum(scree > RANK_MARGIN * edge))
-    return scree, edge, int(np.clip(rank, 1, max_components))
+    wa_rows, wb = weights
+    expected = row_counts[:, None] * (channel_counts / channel_counts.sum())[None, :]
+    noise = rng.poisson(expected) * wa_rows[:, None] * wb[None, :]
+    _, s_noise, _ = randomized_svd(noise, 3, n_iter=7, random_state=0)
+    threshold = RANK_MARGIN * s_noise[1]
+    rank = 1 + int(np.sum(s[1:] > threshold))
+    return s**2, float(threshold**2), int(np.clip(rank, 1, max_components))
 
 
 def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_samples: int = 20000,
@@ -159,8 +177,9 @@ def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_sa
     if total <= 0:
         raise SpectralInputError("spectra: every count is zero; nothing to decompose")
     wa, wb = _weights(a, b)
-    xs = sample * wa.reshape(-1)[take][:, None] * wb[None, :]
-    scree, edge, rank = estimate_rank(xs, total)
+    wa_rows = wa.reshape(-1)[take]
+    xs = sample * wa_rows[:, None] * wb[None, :]
+    scree, edge, rank = estimate_rank(xs, a.reshape(-1)[take], b, (wa_rows, wb), rng)
     estimated = n_components is None
     k = rank if estimated else int(n_components)
     if k < 1 or k > min(xs.shape):
@@ -170,8 +189,8 @@ def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_sa
                 tol=tol, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=Warning)  # ConvergenceWarning at max_iter is expected
-        model.fit(xs)
-    h = model.components_
+        model.fit(xs.astype(np.float32))
+    h = model.components_.astype(np.float64)
     if epochs > 0:
         mb = MiniBatchNMF(n_components=k, init="custom", batch_size=batch_size, beta_loss="frobenius",
                           random_state=seed, max_no_improvement=None)

@@ -64,9 +64,9 @@ class WindowPlan:
 
     def as_metadata(self, units: str) -> dict:
         bw = self.background_windows
-        return {"line": self.line.name, "line_energy": self.line.energy, "fwhm": self.line.fwhm,
+        return {"line": self.line.name, "line_energy": float(self.line.energy), "fwhm": float(self.line.fwhm),
                 "energy_units": units, "integration_window": list(self.integration),
-                "background_windows": None if bw is None else [np.nan if v is None else v for v in bw],
+                "background_windows": None if bw is None else [np.nan if v is None else float(v) for v in bw],
                 "background": self.background,
                 "channels": {"integration": [self.int_window.start, self.int_window.stop],
                              "left": None if self.left is None else [self.left.start, self.left.stop],
