@@ -330,3 +330,9 @@ def test_nmf_unnamed_components_and_errors(nmf_sim):
     assert "Fe_Ka" in maps and any(k.startswith("component_") for k in maps)
     with pytest.raises(SpectralInputError, match="n_components"):
         extract_maps(nmf_sim.eds, method="nmf", n_components=0, progress=False)
+    bare = nmf_sim.eds.deepcopy()
+    bare.metadata.Sample.elements, bare.metadata.Sample.xray_lines = [], []
+    with pytest.warns(UserWarning, match="left unnamed"):
+        unnamed = extract_maps(bare, method="nmf", n_components=2, nmf_options={"max_samples": 2000},
+                               progress=False)
+    assert list(unnamed) == ["component_0", "component_1"]

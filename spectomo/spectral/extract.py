@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import __version__
@@ -9,7 +11,7 @@ from ..signals import TomoStack
 from .inputs import SpectralInput, SpectralInputError, as_spectral_input, iter_blocks
 from .lines import Line, select_lines
 from .nmf import nmf_decompose
-from .windows import plan_windows, net_counts
+from .windows import OverlapWarning, net_counts, plan_windows
 
 __all__ = ["extract_maps", "sum_image", "MapStacks", "name_components"]
 
@@ -34,11 +36,13 @@ class MapStacks(dict):
         NMF only: the threshold on ``scree`` used to count components (from pure Poisson noise).
     """
 
-    method: str = ""
-    parameters: dict = {}
-    factors = None
-    scree = None
-    noise_edge = None
+    def __init__(self, *args, method: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.method = method
+        self.parameters: dict = {}
+        self.factors = None
+        self.scree = None
+        self.noise_edge = None
 
     def plot(self, index: int | None = None, *, ax=None):
         """Show every map at one projection (default: the tilt nearest 0°). Returns the figure."""
@@ -102,14 +106,13 @@ def _windows(inp, lines, *, integration_windows, background_windows, background,
     plans = plan_windows(inp, lines, integration_windows=integration_windows,
                          background_windows=background_windows, background=background)
     counts = net_counts(inp, plans, progress=progress)
-    out = MapStacks()
+    out = MapStacks(method="windows")
     for plan, c in zip(plans, counts):
         if clip_negative:
             c = np.clip(c, 0, None)
         md = _common_md(inp, "windows", clip_negative) | plan.as_metadata(inp.energy_units)
         out[plan.line.name] = _map_stack(inp, c, title=f"{plan.line.name} net counts (windows)",
                                          line=plan.line.name, spectral_md=md)
-    out.method = "windows"
     out.parameters = {"integration_windows": integration_windows if np.ndim(integration_windows) == 0
                       else np.asarray(integration_windows).tolist(),
                       "background_windows": background_windows if isinstance(background_windows, str)
@@ -127,13 +130,13 @@ def name_components(inp: SpectralInput, factors: np.ndarray, totals: np.ndarray,
     carrying the majority of its total counts (``totals[k] ×`` net fraction); a component is named
     after the line it owns that is most prominent in its own spectrum.
     """
-    from .windows import plan_windows
-
     k = len(factors)
     names = [f"component_{i}" for i in range(k)]
     if not lines:
         return names
-    plans = plan_windows(inp, lines, background="linear")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OverlapWarning)  # overlaps matter for windows maps, not naming
+        plans = plan_windows(inp, lines, background="linear")
     frac = np.stack([p.net(factors) for p in plans], axis=1)  # (k, n_lines)
     carried = np.clip(frac, 0, None) * totals[:, None]
     owned = {}
@@ -158,10 +161,12 @@ def _nmf(inp, lines, *, n_components, clip_negative, progress, nmf_options):
     except SpectralInputError:
         if lines is not None:
             raise
+        warnings.warn("NMF components are left unnamed ('component_k'): no lines given and no elements "
+                      "in spectra.metadata.Sample; pass lines=[...] to name them", UserWarning, stacklevel=3)
         candidates = []
     names = name_components(inp, res.factors, totals, candidates)
     order = sorted(range(res.n_components), key=lambda i: (names[i].startswith("component_"), i))
-    out = MapStacks()
+    out = MapStacks(method="nmf")
     for i in order:
         md = _common_md(inp, "nmf", clip_negative) | {
             "component": i, "n_components": res.n_components, "n_components_estimated": res.estimated,
@@ -177,7 +182,6 @@ def _nmf(inp, lines, *, n_components, clip_negative, progress, nmf_options):
     eax.scale, eax.offset, eax.units, eax.name = src.scale, src.offset, src.units, src.name
     factors.axes_manager.navigation_axes[0].name = "component"
     factors.metadata.General.title = "NMF spectral factors (unit sum): " + ", ".join(names[i] for i in order)
-    out.method = "nmf"
     out.factors, out.scree, out.noise_edge = factors, res.scree, res.noise_edge
     out.parameters = {"n_components": res.n_components, "estimated": res.estimated,
                       "reconstruction_error": res.reconstruction_error, **(nmf_options or {})}

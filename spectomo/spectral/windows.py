@@ -145,8 +145,8 @@ def auto_background_windows(line: Line, others: list[Line], energy_range, *, sta
     Returns ``((l0, l1), (r0, r1))``; a side is None when no window fits inside the energy range.
     """
     lo, hi = energy_range
-    left, cl = _slide(line, others, -1, width, start, stop, lo, hi)
-    right, cr = _slide(line, others, +1, width, start, stop, lo, hi)
+    left, _ = _slide(line, others, -1, width, start, stop, lo, hi)
+    right, _ = _slide(line, others, +1, width, start, stop, lo, hi)
     return left, right
 
 
@@ -218,8 +218,7 @@ def plan_windows(inp: SpectralInput, lines: list[Line], *, integration_windows=2
         bws = []
         for ln in lines:
             left, right = auto_background_windows(ln, others, (e[0], e[-1]))
-            bws.append((None, None) if left is None else left)
-            bws[-1] = (*bws[-1], *((None, None) if right is None else right))
+            bws.append((*(left or (None, None)), *(right or (None, None))))
     elif background_windows is None:
         bws = [None] * n
     else:
