@@ -126,19 +126,27 @@ def line_family(line: str) -> str:
     return name[0]
 
 
+def element_lines(el: str) -> list[str]:
+    """Every exspy line of ``el``, e.g. ``['Ni_Ka', 'Ni_Kb', 'Ni_La', ...]``."""
+    return [f"{el}_{n}" for n in _element(el)["Atomic_properties"]["Xray_lines"].keys()]
+
+
 def family_lines(el: str, family: str) -> list[str]:
     """All exspy lines of ``el`` in a family, e.g. ``family_lines('Au', 'M')``."""
-    names = _element(el)["Atomic_properties"]["Xray_lines"].keys()
-    return [f"{el}_{n}" for n in names if n[0] == family]
+    return [ln for ln in element_lines(el) if ln.split("_", 1)[1][0] == family]
+
+
+def line_weight(line: str) -> float:
+    """exspy's weight of a line, relative to its family's α line (1.0)."""
+    el, name = _split(line)
+    return float(_element(el)["Atomic_properties"]["Xray_lines"][name]["weight"])
 
 
 def line_fraction(line: str) -> float:
     """Relative intensity p of a line within its family (exspy weights normalised to sum 1)."""
     el, name = _split(line)
-    table = _element(el)["Atomic_properties"]["Xray_lines"]
-    fam = [k for k in table.keys() if k[0] == name[0]]
-    total = sum(float(table[k]["weight"]) for k in fam)
-    return float(table[name]["weight"]) / total
+    total = sum(line_weight(ln) for ln in family_lines(el, name[0]))
+    return line_weight(line) / total
 
 
 def shell_for_line(line: str) -> str:

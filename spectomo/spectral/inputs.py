@@ -62,25 +62,24 @@ class SpectralInput:
     def energy_units(self) -> str:
         return "keV" if self.units_per_keV == 1.0 else "eV"
 
+    def _microscope_item(self, key: str):
+        """``Acquisition_instrument.TEM.<key>`` (or ``SEM``) from the metadata, else None."""
+        for mic in ("TEM", "SEM"):
+            v = self.signal.metadata.get_item(f"Acquisition_instrument.{mic}.{key}")
+            if v is not None:
+                return float(v)
+        return None
+
     @property
     def energy_resolution(self) -> float:
         """EDS FWHM at Mn Kα in eV (metadata, else exspy's default of 130 eV)."""
-        md = self.signal.metadata
-        for mic in ("TEM", "SEM"):
-            v = md.get_item(f"Acquisition_instrument.{mic}.Detector.EDS.energy_resolution_MnKa")
-            if v is not None:
-                return float(v)
-        return 130.0
+        v = self._microscope_item("Detector.EDS.energy_resolution_MnKa")
+        return 130.0 if v is None else v
 
     @property
     def beam_energy(self) -> float | None:
         """keV, or None when the metadata do not say."""
-        md = self.signal.metadata
-        for mic in ("TEM", "SEM"):
-            v = md.get_item(f"Acquisition_instrument.{mic}.beam_energy")
-            if v is not None:
-                return float(v)
-        return None
+        return self._microscope_item("beam_energy")
 
     def image_axes(self) -> list[dict]:
         """Calibration of the ``(y, x)`` navigation axes, as HyperSpy axis dicts for the maps."""

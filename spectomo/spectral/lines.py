@@ -38,13 +38,6 @@ class Line:
         return self.fwhm / (2 * np.sqrt(2 * np.log(2)))
 
 
-def _weight(name: str) -> float:
-    from exspy._misc.elements import elements_db
-
-    el, ln = name.split("_", 1)
-    return float(elements_db[el]["Atomic_properties"]["Xray_lines"][ln]["weight"])
-
-
 def make_line(name: str, inp: SpectralInput) -> Line:
     """Validate ``name`` against exspy's table and place it on ``inp``'s energy axis."""
     try:
@@ -52,7 +45,8 @@ def make_line(name: str, inp: SpectralInput) -> Line:
     except ValueError as err:
         raise SpectralInputError(f"lines: {err}") from None
     fwhm_kev = float(physics.peak_fwhm(e_kev, inp.energy_resolution))
-    return Line(name, e_kev * inp.units_per_keV, fwhm_kev * inp.units_per_keV, _weight(name))
+    return Line(name, e_kev * inp.units_per_keV, fwhm_kev * inp.units_per_keV,
+                physics.line_weight(name))
 
 
 def select_lines(inp: SpectralInput, lines) -> list[Line]:
@@ -88,17 +82,13 @@ def interferers(inp: SpectralInput, lines: list[Line]) -> list[Line]:
     Lines above the beam energy's reach (ionisation edge ≥ beam energy) and lines weaker than
     :data:`MIN_WEIGHT` are left out.
     """
-    from exspy._misc.elements import elements_db
-
     elements = list(dict.fromkeys(list(inp.elements) + [ln.element for ln in lines]))
     beam = inp.beam_energy
     lo, hi = inp.energy[0], inp.energy[-1]
     out = []
     for el in elements:
-        table = elements_db[el]["Atomic_properties"]["Xray_lines"]
-        for key in table.keys():
-            name = f"{el}_{key}"
-            if _weight(name) < MIN_WEIGHT:
+        for name in physics.element_lines(el):
+            if physics.line_weight(name) < MIN_WEIGHT:
                 continue
             if beam is not None:
                 try:

@@ -89,6 +89,11 @@ def _statistics(inp: SpectralInput, max_samples: int, rng, progress: bool):
     return a, b, sample[:filled], take[:filled]
 
 
+def _normalised(rows: np.ndarray, wa_rows: np.ndarray, wb: np.ndarray) -> np.ndarray:
+    """Poisson-normalised spectra ``X / (√a ⊗ √b)`` as float64, shape (n_spectra, n_channels)."""
+    return rows.astype(np.float64) * wa_rows[:, None] * wb[None, :]
+
+
 def _weights(a, b):
     with np.errstate(divide="ignore"):
         wa = np.where(a > 0, 1 / np.sqrt(np.where(a > 0, a, 1)), 0.0)
@@ -96,8 +101,8 @@ def _weights(a, b):
     return wa, wb
 
 
-def _loadings(xb: np.ndarray, h: np.ndarray, n_iter: int = 100, tol: float = 1e-6) -> np.ndarray:
-    """Non-negative ``W`` minimising ``‖xb − W h‖_F`` with ``h`` fixed.
+def _loadings(xb: np.ndarray, h: np.ndarray, n_iter: int = 100, tol: float = 1e-6):
+    """Non-negative ``W`` minimising ``‖xb − W h‖_F`` with ``h`` fixed, and that squared residual.
 
     Hierarchical alternating least squares (exact coordinate descent on each column of ``W``),
     vectorised over rows, from the clipped unconstrained solution. ``xb @ h.T`` is formed once, so
@@ -115,7 +120,9 @@ def _loadings(xb: np.ndarray, h: np.ndarray, n_iter: int = 100, tol: float = 1e-
             w[:, j] = new
         if change <= tol * max(float(w.max(initial=0)), np.finfo(float).tiny):
             break
-    return w
+    # ‖X − WH‖² = ‖X‖² − 2⟨W, XHᵀ⟩ + ⟨WᵀW, HHᵀ⟩, without forming the residual matrix
+    residual = float(np.sum(xb * xb) - 2 * np.sum(w * xht) + np.sum((w.T @ w) * hht))
+    return w, max(residual, 0.0)
 
 
 def estimate_rank(xs: np.ndarray, row_counts: np.ndarray, channel_counts: np.ndarray, weights, rng, *,
@@ -148,8 +155,8 @@ def estimate_rank(xs: np.ndarray, row_counts: np.ndarray, channel_counts: np.nda
 
 
 def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_samples: int = 20000,
-                  epochs: int = 0, batch_size: int = 2048, max_iter: int = 200, tol: float = 1e-4, solver: str = "cd", seed: int = 0,
-                  progress: bool = True) -> NMFResult:
+                  epochs: int = 0, batch_size: int = 2048, max_iter: int = 200, tol: float = 1e-4,
+                  solver: str = "cd", seed: int = 0, progress: bool = True) -> NMFResult:
     """Poisson-normalised NMF of the whole tilt series (see module docstring).
 
     Parameters
@@ -163,8 +170,8 @@ def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_sa
         Mini-batch passes over the full series refining the factors (0: subsample only).
     batch_size : int
         Spectra per mini-batch in the refinement.
-    max_iter : int
-        Iterations of the subsample NMF.
+    max_iter, tol, solver : int, float, str
+        Iteration limit, tolerance and solver (``'cd'`` or ``'mu'``) of the subsample NMF.
     seed : int
         Seed of the subsample and the mini-batch order.
     """
@@ -178,7 +185,7 @@ def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_sa
         raise SpectralInputError("spectra: every count is zero; nothing to decompose")
     wa, wb = _weights(a, b)
     wa_rows = wa.reshape(-1)[take]
-    xs = sample * wa_rows[:, None] * wb[None, :]
+    xs = _normalised(sample, wa_rows, wb)
     scree, edge, rank = estimate_rank(xs, a.reshape(-1)[take], b, (wa_rows, wb), rng)
     estimated = n_components is None
     k = rank if estimated else int(n_components)
@@ -198,31 +205,27 @@ def nmf_decompose(inp: SpectralInput, n_components: int | None = None, *, max_sa
         for ep in range(int(epochs)):
             for (ts, ys), block in iter_blocks(inp, progress=progress, desc=f"NMF refine {ep + 1}/{epochs}",
                                                check=False):
-                xb = block.reshape(-1, ne).astype(np.float64)
-                xb *= wa[ts, ys].reshape(-1)[:, None]
-                xb *= wb[None, :]
+                xb = _normalised(block.reshape(-1, ne), wa[ts, ys].reshape(-1), wb)
                 xb = xb[rng.permutation(len(xb))]
                 for s in range(0, len(xb), batch_size):
                     chunk = xb[s:s + batch_size]
                     if first:
-                        mb.partial_fit(chunk, W=_loadings(chunk, h), H=h.copy())
+                        mb.partial_fit(chunk, W=_loadings(chunk, h)[0], H=h.copy())
                         first = False
                     else:
                         mb.partial_fit(chunk)
         h = mb.components_
     h = np.maximum(h, 0)
+    # un-weight: X ≈ (W √a)(H √b); each spectrum's component counts = W_k √a · Σ_c H_k √b
+    hb = h * np.sqrt(np.maximum(b, 0))[None, :]
+    sums = hb.sum(axis=1, keepdims=True)
     maps = np.zeros((k, n, ny, nx))
     err = 0.0
     for (ts, ys), block in iter_blocks(inp, progress=progress, desc="NMF loadings", check=False):
-        xb = block.reshape(-1, ne).astype(np.float64) * wa[ts, ys].reshape(-1)[:, None] * wb[None, :]
-        w = _loadings(xb, h)
-        err += float(np.sum((xb - w @ h) ** 2))
-        # un-weight: X ≈ (W √a)(H √b); each spectrum's component counts = W_k √a · Σ_c H_k √b
-        hb = h * np.sqrt(np.maximum(b, 0))[None, :]
-        w_counts = w * np.sqrt(a[ts, ys].reshape(-1))[:, None] * hb.sum(axis=1)[None, :]
+        w, residual = _loadings(_normalised(block.reshape(-1, ne), wa[ts, ys].reshape(-1), wb), h)
+        err += residual
+        w_counts = w * np.sqrt(a[ts, ys].reshape(-1))[:, None] * sums.T
         maps[:, ts, ys] = w_counts.T.reshape(k, ts.stop - ts.start, ys.stop - ys.start, nx)
-    hb = h * np.sqrt(np.maximum(b, 0))[None, :]
-    sums = hb.sum(axis=1, keepdims=True)
     factors = np.divide(hb, sums, out=np.zeros_like(hb), where=sums > 0)
     return NMFResult(maps=maps, factors=factors, scree=scree, noise_edge=float(edge), n_components=k,
                      estimated=estimated, n_samples=len(xs), reconstruction_error=float(np.sqrt(err)))
