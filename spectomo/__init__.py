@@ -3,7 +3,9 @@
 The pipeline runs one way: spectrum images → element maps → alignment → reconstruction →
 quantification. This package currently provides the data model (:class:`TomoStack`,
 :class:`RecStack`), I/O (:func:`load`, :func:`save`), the multimodal simulator
-(:mod:`spectomo.datasets`) and the spectral stage (:func:`extract_maps`, :func:`sum_image`).
+(:mod:`spectomo.datasets`), the spectral stage (:func:`extract_maps`, :func:`sum_image`), alignment
+(:func:`stack_register`, :func:`tilt_align`, :func:`trans_stack`, :func:`align_other`) and ASTRA
+reconstruction (:func:`reconstruct`, :func:`recon_error`), also as :class:`TomoStack` methods.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -16,6 +18,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
 from .io import load, save  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
+from .align import TiltAxisWarning, align_other, stack_register, tilt_align, trans_stack  # noqa: E402
+from .recon import recon_error, reconstruct  # noqa: E402
 
 __all__ = [
     "TomoStack",
@@ -30,5 +34,12 @@ __all__ = [
     "MapStacks",
     "SpectralInputError",
     "OverlapWarning",
+    "stack_register",
+    "tilt_align",
+    "trans_stack",
+    "align_other",
+    "TiltAxisWarning",
+    "reconstruct",
+    "recon_error",
     "__version__",
 ]

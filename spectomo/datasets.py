@@ -21,7 +21,9 @@ modality as an image transform of each ideal projection ``P``:
 rotation by ``tilt_axis_rotation`` (degrees, counter-clockwise from +x, ``(y, x)`` index order),
 ``n = (cos φ, −sin φ)`` the unit normal of the rotated axis, ``δ = tilt_axis_offset`` (pixels) and
 ``d_i = shifts[i]`` the drift ``(dy, dx)`` of projection ``i`` (pixels): the content of projection
-``i`` appears displaced by ``d_i``.
+``i`` appears displaced by ``d_i``. The areal densities are resampled with cubic splines (order 3,
+small negative ringing clipped to 0): real drift does not blur an image, and bilinear resampling
+here cost the drifted data ~0.5 dB of reconstruction PSNR before any alignment was applied.
 """
 
 from __future__ import annotations
@@ -306,7 +308,8 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     for el, p in zip(els, ideal):
         p = p * np.float32(vox_cm)
         if np.any(sh) or tilt_axis_offset or tilt_axis_rotation:
-            p = misalign(p, sh, tilt_axis_offset=tilt_axis_offset, tilt_axis_rotation=tilt_axis_rotation)
+            p = misalign(p, sh, tilt_axis_offset=tilt_axis_offset, tilt_axis_rotation=tilt_axis_rotation,
+                         order=3)
         areal[el] = np.clip(p, 0, None)
 
     # doses and factors

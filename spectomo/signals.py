@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from hyperspy.signals import BaseSignal, LazySignal, Signal2D
 
-__all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError"]
+__all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack"]
 
 NODE = "Tomography"
 
@@ -92,6 +92,30 @@ def _signal_kwargs(args, kwargs, cls):
     if args:
         raise TypeError(f"unexpected positional arguments: {args!r}")
     return kwargs, tilts, shifts
+
+
+def check_stack(stack, name: str = "stack", *, min_tilts: int = 3) -> None:
+    """Validate a tilt series at a public boundary; raise an error naming ``name`` and the problem.
+
+    Checks: a (lazy) :class:`TomoStack` with data ``(n_tilts, ny, nx)``, at least ``min_tilts``
+    projections, tilts (if set) matching the projection count, and finite values (eager data only;
+    the first bad projection and pixel are named).
+    """
+    if not isinstance(stack, (TomoStack, LazyTomoStack)):
+        raise TypeError(f"{name}: expected a TomoStack, got {type(stack).__name__}")
+    shape = stack.data.shape
+    if len(shape) != 3:
+        raise ValueError(f"{name}: expected data of shape (n_tilts, ny, nx), got {shape}")
+    if shape[0] < min_tilts:
+        raise ValueError(f"{name}: need at least {min_tilts} projections, got {shape[0]}")
+    if stack.metadata.has_item(f"{NODE}.tilts"):
+        stack.tilts  # raises TiltMismatchError on a count mismatch
+    if not stack._lazy:
+        finite = np.isfinite(stack.data)
+        if not finite.all():
+            i, y, x = np.argwhere(~finite)[0]
+            raise ValueError(f"{name}: NaN or inf at projection {i}, pixel (y={y}, x={x}); "
+                             "replace or remove bad projections first")
 
 
 class _TomographyBase:
@@ -241,7 +265,48 @@ class _TomoMixin(_TomographyBase):
         return base
 
 
-class TomoStack(_TomoMixin, Signal2D):
+class _TomoMethods:
+    """Thin ETSpy-style methods over :mod:`spectomo.align` and :mod:`spectomo.recon.astra_recon`."""
+
+    def stack_register(self, method: str = "PC", **kwargs) -> "TomoStack":
+        """Register the projections by translations; see :func:`spectomo.align.stack_register`."""
+        from .align import stack_register
+
+        return stack_register(self, method, **kwargs)
+
+    def tilt_align(self, method: str = "CoM", **kwargs) -> "TomoStack":
+        """Correct the tilt-axis offset and rotation; see :func:`spectomo.align.tilt_align`."""
+        from .align import tilt_align
+
+        return tilt_align(self, method, **kwargs)
+
+    def trans_stack(self, xshift: float = 0.0, yshift: float = 0.0, angle: float = 0.0, **kwargs) -> "TomoStack":
+        """Shift and rotate every projection; see :func:`spectomo.align.trans_stack`."""
+        from .align import trans_stack
+
+        return trans_stack(self, xshift=xshift, yshift=yshift, angle=angle, **kwargs)
+
+    def align_other(self, other, **kwargs):
+        """Apply this stack's alignment to another stack or a dict of them; see
+        :func:`spectomo.align.align_other`."""
+        from .align import align_other
+
+        return align_other(self, other, **kwargs)
+
+    def reconstruct(self, method: str = "FBP", **kwargs) -> "RecStack":
+        """Reconstruct slice by slice with ASTRA; see :func:`spectomo.recon.reconstruct`."""
+        from .recon.astra_recon import reconstruct
+
+        return reconstruct(self, method, **kwargs)
+
+    def recon_error(self, slice_index: int, **kwargs):
+        """Per-iteration residual and slices for one slice; see :func:`spectomo.recon.recon_error`."""
+        from .recon.astra_recon import recon_error
+
+        return recon_error(self, slice_index, **kwargs)
+
+
+class TomoStack(_TomoMethods, _TomoMixin, Signal2D):
     """A tilt series: ``data`` of shape ``(n_tilts, ny, nx)``, tilt axis parallel to ``x``.
 
     Parameters
