@@ -17,7 +17,8 @@ a naive fit can return an axis tilted by tens of degrees. Here:
 * both fits are robust, and a rotation smaller than its own 99 % confidence half-width (Theil–Sen,
   in the de-rotated frame) counts as none;
 * the estimate is repeated on the de-rotated stack until the rotation converges (one pass is biased
-  towards 0 because a column of a rotated stack mixes neighbouring material);
+  towards 0 because a column of a rotated stack mixes neighbouring material); when it does not
+  converge the data carry no usable rotation signal and only the offset is corrected (warning);
 * a rotation beyond ``max_rotation`` is refused (warning; offset only);
 * the answer is checked: the re-projection residual of a short non-negative SIRT of a few slices
   is computed with no correction, offset only, and the full estimate; if the full estimate is more
@@ -166,6 +167,14 @@ def _score(images: np.ndarray, tilts: np.ndarray, alignment: Alignment, columns:
     return float(np.sqrt(num / den)) if den else np.inf
 
 
+def _slope_uncertainty(x, c) -> float:
+    """Half-width (degrees) of the 99 % confidence interval of the Theil–Sen slope of ``c`` on ``x``."""
+    if len(x) < 3 or np.ptp(x) < 2:
+        return np.inf
+    _, _, low, high = stats.theilslopes(c, x, alpha=0.99)
+    return float(np.degrees(np.arctan(0.5 * (high - low))))
+
+
 def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, max_iter: int = 8,
                   tol: float = 0.02):
     """Estimate, de-rotate, re-estimate until the rotation increment is below ``tol`` degrees.
@@ -175,10 +184,13 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, max_i
     Columns mix neighbouring material when the axis is rotated, which biases one estimate towards 0;
     repeating on the de-rotated stack removes that bias. Returns (φ, δ, x, c, rms) where δ is the
     offset in the finally de-rotated frame, plus the half-width (degrees) of the 99 % confidence
-    interval of the slope in that frame: the rotation's uncertainty.
+    interval of the slope in that frame (the rotation's uncertainty), and whether the increments
+    fell below ``max(tol, uncertainty / 4)``. When the data carry no rotation signal (e.g. a
+    centred sphere) the increments stay at the noise level instead of shrinking: no convergence.
     """
     n, ny, nx = images.shape
     phi = max_image_rotation(images, max_rotation=max_rotation) if method == "MaxImage" else 0.0
+    converged = False
     for _ in range(max_iter):
         frame = images if phi == 0 else warp(images, Alignment(np.zeros((n, 2)), -phi))
         x, c, rms = axis_crossings(frame, tilts, slices=slices)
@@ -186,15 +198,14 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, max_i
             raise ValueError("tilt_align: no column holds a constant projected mass over the tilts, so "
                              "the centre-of-mass model does not apply; align by hand with trans_stack")
         step, delta = _fit_axis(x, c, nx, ny)
+        uncertainty = _slope_uncertainty(x, c)
         phi += step
-        if abs(step) < tol or abs(phi) > max_rotation:
+        if abs(step) < max(tol, 0.25 * uncertainty):
+            converged = True
             break
-    if len(x) >= 3 and np.ptp(x) >= 2:
-        _, _, low, high = stats.theilslopes(c, x, alpha=0.99)
-        uncertainty = float(np.degrees(np.arctan(0.5 * (high - low))))
-    else:
-        uncertainty = np.inf
-    return phi, delta, x, c, rms, uncertainty
+        if abs(phi) > max_rotation:
+            break
+    return phi, delta, x, c, rms, uncertainty, converged
 
 
 def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_rotation: float = 10.0,
@@ -214,11 +225,14 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
     if not 0 < max_rotation < 45:
         raise ValueError(f"max_rotation: expected a positive angle below 45°, got {max_rotation}")
     notes = []
-    phi, delta, x, c, rms, uncertainty = _iterate_axis(images, tilts, method, slices, max_rotation)
+    phi, delta, x, c, rms, uncertainty, converged = _iterate_axis(images, tilts, method, slices, max_rotation)
     x0, c0, _ = axis_crossings(images, tilts, slices=slices)
-    if abs(phi) > max_rotation or abs(phi) <= uncertainty:
+    if abs(phi) > max_rotation or abs(phi) <= uncertainty or not converged:
         if abs(phi) > max_rotation:
             notes.append(f"estimated rotation {phi:.2f}° exceeds max_rotation={max_rotation}°; refused")
+        elif not converged:
+            notes.append(f"the rotation estimate did not converge (reached {phi:.2f}°): the data do not "
+                         "constrain the axis direction; only the offset is corrected")
         phi, x, c = 0.0, x0, c0
         delta = _fit_axis(x, c, nx, ny, rotation=0.0)[1]
     candidates = {"full": Alignment(np.zeros((n, 2)), -phi, -delta),
