@@ -132,6 +132,20 @@ class SimulatedTiltSeries:
     factors: dict
     acquisition: dict = field(default_factory=dict)
 
+    def count_volume(self, line: str) -> np.ndarray:
+        """The true volume of line ``line`` in net counts per voxel path length, ``(nx, ny, nz)``.
+
+        This is what a reconstruction of the noise-free, aligned net-count maps approaches:
+        ``D_E (Ω/4π) N_A f_l ρ_A Δ`` with ``Δ`` the voxel size.
+        """
+        if line not in self.factors["lines"]:
+            raise KeyError(f"line: {line!r} was not simulated; known {sorted(self.factors['lines'])}")
+        acq = self.acquisition
+        k = (acq["eds_dose_electrons"] * acq["solid_angle_sr"] / (4 * np.pi) * physics.AVOGADRO
+             * physics.BARN_CM2 * self.factors["lines"][line]["f"])
+        el = line.split("_")[0]
+        return (k * self.phantom.partial_densities[el] * self.phantom.voxel_size * 1e-7).astype(np.float32)
+
     def save(self, folder, *, truth: bool = True) -> dict:
         """Write ``haadf.hspy``, ``eds.hspy`` and (``truth=True``) ``truth/*.hspy`` atomically.
 

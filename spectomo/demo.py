@@ -92,17 +92,6 @@ def _map_scores(sim, windows, nmf) -> dict:
     return scores
 
 
-def _truth_volume(sim, line: str) -> np.ndarray:
-    """The true map volume in counts per voxel path length (what SIRT of the noise-free map gives)."""
-    el = line.split("_")[0]
-    counts_per_areal = sim.net_counts[line].data.sum() / sim.areal_density[el].sum()
-    return counts_per_areal * sim.phantom.partial_densities[el] * sim.phantom.voxel_size * 1e-7
-
-
-def _psnr(rec: np.ndarray, truth: np.ndarray) -> float:
-    return float(20 * np.log10(truth.max() / np.sqrt(np.mean((rec - truth) ** 2))))
-
-
 def _volumes_figure(volumes: dict, unaligned: dict, title: str, path: Path) -> Path:
     """Three central orthoslices of each aligned volume, and the y–z slice without alignment."""
     import matplotlib
@@ -136,6 +125,7 @@ def _volumes_figure(volumes: dict, unaligned: dict, title: str, path: Path) -> P
 def _align_and_reconstruct(sim, windows, out: Path, *, iterations: int, progress: bool) -> dict:
     """HAADF alignment → align_other on the window maps → SIRT; volumes saved, scored and plotted."""
     from .io import save
+    from .metrics import psnr
 
     ali = sim.haadf.stack_register("PC", progress=progress).tilt_align("CoM")
     maps = ali.align_other(windows)
@@ -148,9 +138,9 @@ def _align_and_reconstruct(sim, windows, out: Path, *, iterations: int, progress
         unaligned[name] = raw.reconstruct("SIRT", iterations=iterations, progress=progress)
         paths[f"sirt_{name}"] = save(volumes[name], out / "recon" / f"sirt_{name}.hspy")
         if name in sim.net_counts:
-            truth = _truth_volume(sim, name)
-            scores[name] = {"psnr_aligned_db": _psnr(volumes[name].data, truth),
-                            "psnr_unaligned_db": _psnr(unaligned[name].data, truth)}
+            truth = sim.count_volume(name)
+            scores[name] = {"psnr_aligned_db": psnr(volumes[name].data, truth),
+                            "psnr_unaligned_db": psnr(unaligned[name].data, truth)}
     md = ali.metadata.Tomography
     figure = _volumes_figure(volumes, unaligned, f"SIRT-{iterations} after HAADF alignment "
                              f"({sim.phantom.description})", out / "demo_volumes.png")

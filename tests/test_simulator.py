@@ -201,3 +201,16 @@ def test_core_shell_compositions_and_gradient():
     ni = grad.weight_fractions["Ni"][:, 16, 16]
     host = ni[(ni > 0.05) & (grad.weight_fractions["Pt"][:, 16, 16] == 0)]
     assert np.all(np.diff(host) > 0) and host[-1] - host[0] > 0.5
+
+
+def test_count_volume_reprojects_onto_the_net_counts():
+    from spectomo.recon.astra_ops import forward_project
+
+    sim = datasets.simulate("core_shell", size=16, tilts=[-30.0, 0.0, 40.0], noise=False,
+                            energy_channels=64, energy_scale=0.2, progress=False)
+    for line in sim.lines:
+        proj = forward_project(sim.count_volume(line), sim.tilts)
+        np.testing.assert_allclose(proj, sim.net_counts[line].data, rtol=1e-4,
+                                   atol=1e-4 * sim.net_counts[line].data.max())
+    with pytest.raises(KeyError, match="not simulated"):
+        sim.count_volume("Fe_Ka")

@@ -175,8 +175,8 @@ def _slope_uncertainty(x, c) -> float:
     return float(np.degrees(np.arctan(0.5 * (high - low))))
 
 
-def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, max_iter: int = 8,
-                  tol: float = 0.02):
+def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, raw_crossings,
+                  max_iter: int = 8, tol: float = 0.02):
     """Estimate, de-rotate, re-estimate until the rotation increment is below ``tol`` degrees.
 
     ``'CoM'`` starts from no rotation, ``'MaxImage'`` from the Hough estimate of the maximum image.
@@ -192,8 +192,10 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, max_i
     phi = max_image_rotation(images, max_rotation=max_rotation) if method == "MaxImage" else 0.0
     converged = False
     for _ in range(max_iter):
-        frame = images if phi == 0 else warp(images, Alignment(np.zeros((n, 2)), -phi))
-        x, c, rms = axis_crossings(frame, tilts, slices=slices)
+        if phi == 0:
+            x, c, rms = raw_crossings
+        else:
+            x, c, rms = axis_crossings(warp(images, Alignment(np.zeros((n, 2)), -phi)), tilts, slices=slices)
         if len(x) == 0:
             raise ValueError("tilt_align: no column holds a constant projected mass over the tilts, so "
                              "the centre-of-mass model does not apply; align by hand with trans_stack")
@@ -225,15 +227,17 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
     if not 0 < max_rotation < 45:
         raise ValueError(f"max_rotation: expected a positive angle below 45°, got {max_rotation}")
     notes = []
-    phi, delta, x, c, rms, uncertainty, converged = _iterate_axis(images, tilts, method, slices, max_rotation)
-    x0, c0, _ = axis_crossings(images, tilts, slices=slices)
+    raw = axis_crossings(images, tilts, slices=slices)
+    x0, c0, _ = raw
+    phi, delta, x, c, rms, uncertainty, converged = _iterate_axis(images, tilts, method, slices,
+                                                                  max_rotation, raw)
     if abs(phi) > max_rotation or abs(phi) <= uncertainty or not converged:
         if abs(phi) > max_rotation:
             notes.append(f"estimated rotation {phi:.2f}° exceeds max_rotation={max_rotation}°; refused")
         elif not converged:
             notes.append(f"the rotation estimate did not converge (reached {phi:.2f}°): the data do not "
                          "constrain the axis direction; only the offset is corrected")
-        phi, x, c = 0.0, x0, c0
+        phi, x, c, rms = 0.0, x0, c0, raw[2]
         delta = _fit_axis(x, c, nx, ny, rotation=0.0)[1]
     candidates = {"full": Alignment(np.zeros((n, 2)), -phi, -delta),
                   "offset only": Alignment(np.zeros((n, 2)), 0.0, -_fit_axis(x0, c0, nx, ny, rotation=0.0)[1]),
