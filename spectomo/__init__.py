@@ -5,7 +5,8 @@ quantification. This package currently provides the data model (:class:`TomoStac
 :class:`RecStack`), I/O (:func:`load`, :func:`save`), the multimodal simulator
 (:mod:`spectomo.datasets`), the spectral stage (:func:`extract_maps`, :func:`sum_image`), alignment
 (:func:`stack_register`, :func:`tilt_align`, :func:`trans_stack`, :func:`align_other`) and ASTRA
-reconstruction (:func:`reconstruct`, :func:`recon_error`), also as :class:`TomoStack` methods.
+reconstruction (:func:`reconstruct`, :func:`recon_error`), also as :class:`TomoStack` methods, and
+the coupled multi-channel TGV–KL solver on OpenCL (:func:`reconstruct_tgv`).
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -19,7 +20,7 @@ from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, T
 from .io import load, save  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
 from .align import TiltAxisWarning, align_other, stack_register, tilt_align, trans_stack  # noqa: E402
-from .recon import recon_error, reconstruct  # noqa: E402
+from .recon import recon_error, reconstruct, reconstruct_tgv  # noqa: E402
 
 __all__ = [
     "TomoStack",
@@ -41,5 +42,6 @@ __all__ = [
     "TiltAxisWarning",
     "reconstruct",
     "recon_error",
+    "reconstruct_tgv",
     "__version__",
 ]

@@ -146,6 +146,14 @@ class SimulatedTiltSeries:
         el = line.split("_")[0]
         return (k * self.phantom.partial_densities[el] * self.phantom.voxel_size * 1e-7).astype(np.float32)
 
+    def haadf_volume(self) -> np.ndarray:
+        """The true HAADF volume in electrons per voxel path length, ``(nx, ny, nz)``:
+        ``D_H N_A Σ_A z_A ρ_A Δ`` (what a reconstruction of the noise-free HAADF approaches)."""
+        acq = self.acquisition
+        k = acq["haadf_dose_electrons"] * physics.AVOGADRO * physics.BARN_CM2 * self.phantom.voxel_size * 1e-7
+        return sum(k * self.factors["elements"][el]["z"] * self.phantom.partial_densities[el]
+                   for el in self.phantom.elements).astype(np.float32)
+
     def save(self, folder, *, truth: bool = True) -> dict:
         """Write ``haadf.hspy``, ``eds.hspy`` and (``truth=True``) ``truth/*.hspy`` atomically.
 

@@ -19,8 +19,9 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..signals import NODE, RecStack, TomoStack, check_stack
+from ..signals import RecStack, TomoStack, check_stack
 from .astra_ops import astra_ids
+from .output import rec_signal
 
 __all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_sinograms", "SliceSolver"]
 
@@ -227,28 +228,11 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
     vol = reconstruct_sinograms(_sinograms(stack), tilts, method=method, iterations=iterations,
                                 constrain=constrain, thickness=thickness, device=dev, n_jobs=n_jobs,
                                 filter_type=filter_type, progress=progress)
-    rec = RecStack(vol, tilts=tilts)
-    ax_x, ax_y = stack.axes_manager.signal_axes
-    for ax, src in zip((rec.axes_manager.navigation_axes[0], *rec.axes_manager.signal_axes),
-                       (ax_x, ax_x, ax_y)):  # x ← x; z gets the x pixel size; y ← y
-        ax.scale, ax.units = src.scale, src.units
-    title = stack.metadata.General.title or "stack"
-    rec.metadata.General.title = f"{title} ({method})"
-    src = stack.metadata.as_dictionary()
-    rec.metadata.add_dictionary({k: src[k] for k in ("Acquisition_instrument", "Sample", "Spectral") if k in src})
-    if stack.metadata.has_item("Signal.quantity"):
-        rec.metadata.set_item("Signal.quantity", f"{stack.metadata.Signal.quantity} per voxel path length")
-    md = stack.metadata.get_item(NODE)
-    rec.metadata.set_item("Reconstruction", {
+    return rec_signal(vol, stack, method, {
         "software": "ASTRA", "method": method,
         "iterations": iterations if method in _ITERATIVE else 0,
         "constrain": bool(constrain) if method in _ITERATIVE else False,
-        "filter": filter_type if method == "FBP" else "", "device": dev, "projector": "linear",
-        "thickness": int(vol.shape[2]), "source": title,
-        "shifts": np.asarray(stack.shifts), "tilt_axis_rotation": float(md.get_item("tilt_axis_rotation", 0.0)),
-        "tilt_axis_offset": float(md.get_item("tilt_axis_offset", 0.0)),
-        "units": "counts per voxel path length"})
-    return rec
+        "filter": filter_type if method == "FBP" else "", "device": dev, "projector": "linear"})
 
 
 def recon_error(stack: TomoStack, slice_index: int, *, method: str = "SIRT", iterations: int = 100,

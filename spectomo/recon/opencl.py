@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from importlib.resources import files
@@ -154,7 +155,7 @@ class Runtime:
     def program(self, filename: str, options=()):
         """Build (once) and return the program for ``kernels/<filename>``."""
         source = (kernel_dir() / filename).read_text()
-        key = (hashlib.sha256(source.encode()).hexdigest(), tuple(options))
+        key = (_sources_hash(), filename, tuple(options))
         prog = self._programs.get(key)
         if prog is None:
             try:
@@ -177,6 +178,16 @@ class Runtime:
 
 
 _RUNTIMES: dict = {}
+
+
+@functools.lru_cache(maxsize=1)
+def _sources_hash() -> str:
+    """Hash of every ``.cl`` file (once per process), so included files are part of the build key."""
+    h = hashlib.sha256()
+    for path in sorted(kernel_dir().glob("*.cl")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
 
 
 def get_runtime(device=None) -> Runtime:

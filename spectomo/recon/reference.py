@@ -13,3 +13,206 @@ def axpby(x: np.ndarray, y: np.ndarray, a: float, b: float) -> np.ndarray:
 def clip_min(x: np.ndarray, lo: float) -> np.ndarray:
     """``max(x, lo)`` (kernel ``utils.cl:clip_min``)."""
     return np.maximum(x, np.asarray(lo, dtype=x.dtype))
+
+
+# --- operator layer (kernels/projector.cl, gradient.cl) ---------------------------------------------
+# Arrays use the batched layout of spectomo.recon.operators: volumes (ny, nz, bp), vector fields
+# (k, ny, nz, bp), sinograms (n_angles, n_det, bp), with b = x * nc + c and zero padding b ≥ nx·nc.
+
+
+def radon_matrix(tilts, ny: int, nz: int, n_det: int | None = None):
+    """Sparse matrix of the projector (Huber et al. 2019, eq. 8) for one slice.
+
+    Rows ``k·n_det + s`` (angle, detector bin), columns ``y·nz + z``; pixel (y, z) lies at detector
+    position ``t = (y − (ny−1)/2) cos θ − (z − (nz−1)/2) sin θ + (n_det−1)/2`` and adds ``1 − f`` to
+    bin ``⌊t⌋`` and ``f = t − ⌊t⌋`` to the next (the hat function of width one bin).
+    """
+    import scipy.sparse as sp
+
+    n_det = int(n_det or ny)
+    th = np.deg2rad(np.asarray(tilts, dtype=float).reshape(-1))
+    yy, zz = np.meshgrid(np.arange(ny) - (ny - 1) / 2, np.arange(nz) - (nz - 1) / 2, indexing="ij")
+    pix = np.arange(ny * nz)
+    rows, cols, vals = [], [], []
+    for k, t in enumerate(th):
+        pos = yy.ravel() * np.cos(t) - zz.ravel() * np.sin(t) + (n_det - 1) / 2
+        i0 = np.floor(pos).astype(int)
+        f = pos - i0
+        for i, w in ((i0, 1 - f), (i0 + 1, f)):
+            ok = (i >= 0) & (i < n_det) & (w > 0)
+            rows.append(k * n_det + i[ok])
+            cols.append(pix[ok])
+            vals.append(w[ok])
+    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(len(th) * n_det, ny * nz))
+
+
+def radon(vol: np.ndarray, tilts, n_det: int | None = None) -> np.ndarray:
+    """``T vol`` for a batch ``(ny, nz, B)`` → ``(n_angles, n_det, B)`` (``projector.cl:radon_fwd``)."""
+    ny, nz, b = vol.shape
+    a = radon_matrix(tilts, ny, nz, n_det)
+    return (a @ vol.reshape(ny * nz, b).astype(np.float64)).reshape(len(np.atleast_1d(tilts)), -1, b)
+
+
+def radon_adj(sino: np.ndarray, tilts, ny: int, nz: int) -> np.ndarray:
+    """``Tᵀ sino`` for ``(n_angles, n_det, B)`` → ``(ny, nz, B)`` (``projector.cl:radon_adj``)."""
+    n_ang, n_det, b = sino.shape
+    a = radon_matrix(tilts, ny, nz, n_det)
+    return (a.T @ sino.reshape(n_ang * n_det, b).astype(np.float64)).reshape(ny, nz, b)
+
+
+def _split(v: np.ndarray, nx: int, nc: int) -> np.ndarray:
+    """(…, ny, nz, bp) → (…, ny, nz, nx, nc) view of the valid entries."""
+    return v[..., : nx * nc].reshape(*v.shape[:-1], nx, nc)
+
+
+def _join(v: np.ndarray, bp: int) -> np.ndarray:
+    out = np.zeros((*v.shape[:-2], bp), dtype=np.float64)
+    out[..., : v.shape[-2] * v.shape[-1]] = v.reshape(*v.shape[:-2], -1)
+    return out
+
+
+def _dfwd(u, axis, dims):
+    if axis == 2 and dims == 2:
+        return np.zeros_like(u)
+    d = np.zeros_like(u)
+    n = u.shape[axis]
+    sl = [slice(None)] * u.ndim
+    sl[axis] = slice(0, n - 1)
+    hi = list(sl)
+    hi[axis] = slice(1, n)
+    d[tuple(sl)] = u[tuple(hi)] - u[tuple(sl)]
+    return d
+
+
+def _dbwd(u, axis, dims):
+    if axis == 2 and dims == 2:
+        return np.zeros_like(u)
+    d = np.zeros_like(u)
+    n = u.shape[axis]
+    lo = [slice(None)] * u.ndim
+    lo[axis] = slice(0, n - 1)
+    hi = list(lo)
+    hi[axis] = slice(1, n)
+    d[tuple(hi)] = u[tuple(hi)] - u[tuple(lo)]
+    return d
+
+
+def _dfwd_adj(p, axis, dims):
+    """(δ+)ᵀ p: p[i−1] (i ≥ 1) − p[i] (i < n−1)."""
+    if axis == 2 and dims == 2:
+        return np.zeros_like(p)
+    n = p.shape[axis]
+    out = np.zeros_like(p)
+    lo = [slice(None)] * p.ndim
+    lo[axis] = slice(0, n - 1)
+    hi = list(lo)
+    hi[axis] = slice(1, n)
+    out[tuple(hi)] += p[tuple(lo)]
+    out[tuple(lo)] -= p[tuple(lo)]
+    return out
+
+
+def _dbwd_adj(q, axis, dims):
+    """(δ−)ᵀ q: q[i] (i ≥ 1) − q[i+1] (i+1 ≤ n−1)."""
+    if axis == 2 and dims == 2:
+        return np.zeros_like(q)
+    n = q.shape[axis]
+    out = np.zeros_like(q)
+    lo = [slice(None)] * q.ndim
+    lo[axis] = slice(0, n - 1)
+    hi = list(lo)
+    hi[axis] = slice(1, n)
+    out[tuple(hi)] += q[tuple(hi)]
+    out[tuple(lo)] -= q[tuple(hi)]
+    return out
+
+
+def grad(u: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
+    """Forward-difference gradient ``(3, ny, nz, bp)`` of ``(ny, nz, bp)``: directions y, z, x."""
+    v = _split(u.astype(np.float64), nx, nc)
+    return np.stack([_join(_dfwd(v, ax, dims), u.shape[-1]) for ax in (0, 1, 2)])
+
+
+def grad_adj(p: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
+    """``∇ᵀp = −div p`` for ``(3, ny, nz, bp)`` → ``(ny, nz, bp)``."""
+    v = _split(p.astype(np.float64), nx, nc)
+    return _join(sum(_dfwd_adj(v[d], d, dims) for d in range(3)), p.shape[-1])
+
+
+_SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))  # (component of w, direction) pairs per entry
+
+
+def symgrad(w: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
+    """Symmetrised gradient ``(6, ny, nz, bp)`` (yy, zz, xx, yz, yx, zx) with backward differences."""
+    v = _split(w.astype(np.float64), nx, nc)
+    e = [_dbwd(v[i], i, dims) for i in range(3)]
+    e += [0.5 * (_dbwd(v[i], j, dims) + _dbwd(v[j], i, dims)) for i, j in _SYM[3:]]
+    return np.stack([_join(x, w.shape[-1]) for x in e])
+
+
+def symgrad_adj(q: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
+    """Adjoint of :func:`symgrad` for the inner product with off-diagonals weighted twice."""
+    v = _split(q.astype(np.float64), nx, nc)
+    out = [_dbwd_adj(v[i], i, dims) for i in range(3)]
+    for k, (i, j) in enumerate(_SYM[3:], start=3):
+        out[i] = out[i] + _dbwd_adj(v[k], j, dims)
+        out[j] = out[j] + _dbwd_adj(v[k], i, dims)
+    return np.stack([_join(x, q.shape[-1]) for x in out])
+
+
+SYM_WEIGHTS = np.array([1.0, 1.0, 1.0, 2.0, 2.0, 2.0])
+
+
+# --- TGV-KL iteration (kernels/tgv.cl) -----------------------------------------------------------
+
+def _project_frobenius(x: np.ndarray, nx: int, nc: int, bound: float, weights, coupled: bool):
+    """Scale each voxel's entries (components × channels if coupled) into the ball of radius bound."""
+    v = _split(x, nx, nc)  # (k, ny, nz, nx, nc)
+    sq = (np.asarray(weights)[:, None, None, None, None] * v**2).sum(axis=0)  # (ny, nz, nx, nc)
+    if coupled:
+        sq = np.repeat(sq.sum(axis=-1, keepdims=True), nc, axis=-1)
+    return _join(v / np.maximum(1.0, np.sqrt(sq) / bound), x.shape[-1])
+
+
+def tgv_dual(p, q, ubar, wbar, sigma, alpha0, alpha1, nx, nc, dims=3, coupled=True):
+    """``(p, q)`` after line 6–7 of Algorithm 1 (``tgv.cl:tgv_dual``)."""
+    p = p + sigma * (grad(ubar, nx, nc, dims) - wbar)
+    q = q + sigma * symgrad(wbar, nx, nc, dims)
+    return (_project_frobenius(p, nx, nc, alpha1, np.ones(3), coupled),
+            _project_frobenius(q, nx, nc, alpha0, SYM_WEIGHTS, coupled))
+
+
+def kl_dual_prox(r, f, mu, sigma):
+    """Proximal map of σ(μ D_KL(·, f))* (Huber et al. 2019)."""
+    d = r - mu
+    return r - 0.5 * (d + np.sqrt(d * d + 4 * sigma * mu * f))
+
+
+def tgv_data(r, f, ubar, tilts, mu, sigma, scale, nx, nc):
+    """``r`` after line 8 of Algorithm 1 with ``T`` scaled by ``scale`` (``tgv.cl:tgv_data``)."""
+    bp = r.shape[-1]
+    m = np.zeros(bp)
+    m[: nx * nc] = np.tile(np.asarray(mu, dtype=float), nx)
+    return kl_dual_prox(r + sigma * scale * radon(ubar, tilts, r.shape[1]), f, m, sigma)
+
+
+def tgv_primal(u, w, p, q, r, tilts, tau, scale, nx, nc, dims=3):
+    """``(u, ubar, w, wbar)`` after lines 9–12 of Algorithm 1 (``tgv.cl:tgv_primal``)."""
+    ny, nz, bp = u.shape
+    valid = np.zeros(bp, dtype=bool)
+    valid[: nx * nc] = True
+    un = np.maximum(0.0, u - tau * (grad_adj(p, nx, nc, dims) + scale * radon_adj(r, tilts, ny, nz)))
+    un[..., ~valid] = 0
+    wn = w - tau * (symgrad_adj(q, nx, nc, dims) - p)
+    wn[..., ~valid] = 0
+    return un, 2 * un - u, wn, 2 * wn - w
+
+
+def tgv_norms(u, w, alpha0, alpha1, nx, nc, dims=3, coupled=True):
+    """Per-voxel ``α1|∇u − w| + α0|Ew|`` ``(ny, nz, nx)`` (``tgv.cl:tgv_norms``)."""
+    a = (_split(grad(u, nx, nc, dims) - w, nx, nc) ** 2).sum(axis=0)  # (ny, nz, nx, nc)
+    b = (SYM_WEIGHTS[:, None, None, None, None] * _split(symgrad(w, nx, nc, dims), nx, nc) ** 2).sum(axis=0)
+    if coupled:
+        return alpha1 * np.sqrt(a.sum(-1)) + alpha0 * np.sqrt(b.sum(-1))
+    return (alpha1 * np.sqrt(a) + alpha0 * np.sqrt(b)).sum(-1)

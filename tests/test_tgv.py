@@ -1,0 +1,159 @@
+"""Coupled multi-channel TGV–KL: fused kernels against NumPy, checkpoints, errors and fidelity."""
+
+import numpy as np
+import pytest
+
+import spectomo
+from spectomo.metrics import psnr
+from spectomo.recon import reference as ref
+from spectomo.recon.operators import BatchGeometry
+from spectomo.recon.tgv import TGVSolver
+from spectomo.signals import TomoStack
+
+pytestmark = pytest.mark.opencl
+
+
+@pytest.mark.parametrize("coupled", [True, False])
+@pytest.mark.parametrize("dims", [3, 2])
+def test_one_iteration_matches_numpy_algorithm(cl_runtime, rng, coupled, dims):
+    tilts = np.array([-60.0, -25.0, 0.0, 10.0, 40.0, 65.0])
+    ny, nx, nc = 13, 3, 3
+    g = BatchGeometry(tilts, ny, ny, nx, nc)
+    f = rng.random(g.sino_shape).astype(np.float32)
+    f[..., nx * nc:] = 0
+    solver = TGVSolver(f, g, (0.3, 0.05, 0.1), (4.0, 1.0), coupled, dims)
+    state = {}
+    for k, shape in solver.shapes().items():
+        a = (0.3 * rng.standard_normal(shape)).astype(np.float32)
+        a[..., nx * nc:] = 0
+        state[k] = a
+    state["u"] = np.abs(state["u"])
+    solver.set_state(state, 0)
+    solver.step(1)
+    out = solver.state()
+    p, q = ref.tgv_dual(state["p"], state["q"], state["ubar"], state["wbar"], solver.sigma, 4.0, 1.0, nx, nc,
+                        dims, coupled)
+    r = ref.tgv_data(state["r"], f, state["ubar"], tilts, solver.mu, solver.sigma, solver.scale, nx, nc)
+    u, ubar, w, wbar = ref.tgv_primal(state["u"], state["w"], p, q, r, tilts, solver.tau, solver.scale, nx, nc,
+                                      dims)
+    for name, expected in zip(("p", "q", "r", "u", "ubar", "w", "wbar"), (p, q, r, u, ubar, w, wbar)):
+        assert np.abs(out[name] - expected).max() <= 2e-6 * np.abs(expected).max(), name
+    solver.objective()
+    dens = solver.ops.read(solver._norms, (ny, ny, nx))
+    assert np.allclose(dens, ref.tgv_norms(out["u"], out["w"], 4.0, 1.0, nx, nc, dims, coupled), rtol=1e-5,
+                       atol=1e-6)
+
+
+def _toy(rng, *, size=16, n_tilts=19, counts=(400.0, 20.0, 5.0)):
+    """A block and a ball in three channels with Poisson counts, and the true count volumes."""
+    from spectomo.recon.astra_ops import forward_project
+
+    tilts = np.linspace(-70, 70, n_tilts)
+    x, y, z = np.meshgrid(*(np.arange(size) - size / 2 + 0.5,) * 3, indexing="ij")
+    ball = (x**2 + (y - 2) ** 2 + (z + 1) ** 2 <= (0.3 * size) ** 2).astype(np.float32)
+    block = ((np.abs(y + 2) < 0.25 * size) & (np.abs(z - 1) < 0.2 * size) & (np.abs(x) < 0.4 * size))
+    shapes = {"HAADF": ball + 2 * block, "A": ball, "B": block.astype(np.float32)}
+    stacks, truth = {}, {}
+    for (name, vol), peak in zip(shapes.items(), counts):
+        vol = vol.astype(np.float32) * np.float32(peak / (0.6 * size))
+        proj = forward_project(vol, tilts)
+        stacks[name] = TomoStack(rng.poisson(proj).astype(np.float32), tilts=tilts)
+        truth[name] = vol
+    return stacks, truth
+
+
+def test_checkpoint_resume_gives_the_uninterrupted_result(cl_runtime, rng, tmp_path):
+    stacks, _ = _toy(rng, size=12, n_tilts=9)
+    kw = dict(iterations=30, progress=False, check_every=10, checkpoint_every=10)
+    full = spectomo.reconstruct_tgv(stacks, **kw)
+    ck = tmp_path / "state.npz"
+    part = spectomo.reconstruct_tgv(stacks, checkpoint=ck, callback=lambda info: info["iteration"] >= 20, **kw)
+    assert part["A"].metadata.Reconstruction.iterations == 20
+    assert part["A"].metadata.Reconstruction.stopped_by == "callback"
+    resumed = spectomo.reconstruct_tgv(stacks, checkpoint=ck, **kw)
+    assert resumed["A"].metadata.Reconstruction.iterations == 30
+    for name in stacks:
+        assert np.allclose(resumed[name].data, full[name].data, rtol=1e-6, atol=1e-7 * full[name].data.max())
+    assert list(resumed["A"].metadata.Reconstruction.history["iteration"]) == [10, 20, 30]
+    assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temp files
+    other = dict(stacks, A=TomoStack(stacks["A"].data + 1, tilts=stacks["A"].tilts))
+    with pytest.raises(ValueError, match="checkpoint"):
+        spectomo.reconstruct_tgv(other, checkpoint=ck, **kw)
+
+
+def test_result_is_in_counts_per_voxel_path_length_and_saves_its_provenance(cl_runtime, rng, tmp_path):
+    stacks, truth = _toy(rng, size=16, n_tilts=19, counts=(4000.0, 2000.0, 2000.0))
+    seen = []
+    out = spectomo.reconstruct_tgv(stacks, iterations=300, progress=False, check_every=100,
+                                   callback=lambda info: seen.append((info["iteration"], info["volumes"]())))
+    assert [s[0] for s in seen] == [100, 200, 300]
+    assert set(seen[-1][1]) == set(stacks)
+    for name in stacks:  # high counts: the volume approaches the truth in physical units
+        rec = out[name]
+        assert rec.data.shape == truth[name].shape
+        ratio = rec.data.sum() / truth[name].sum()
+        assert 0.95 < ratio < 1.05, (name, ratio)
+        assert psnr(rec.data, truth[name]) > 20
+    md = out["A"].metadata.Reconstruction
+    assert md.method == "TGV-KL" and md.coupling == "frobenius" and md.dims == 3
+    assert md.channels == ["HAADF", "A", "B"] and md.alpha == [4.0, 1.0]
+    obj = np.asarray(md.history["objective"])
+    assert obj.shape == (3,) and obj[-1] < obj[0]
+    path = spectomo.save(out["A"], tmp_path / "a.hspy")
+    back = spectomo.load(path)
+    assert back.metadata.Reconstruction.method == "TGV-KL"
+    assert np.allclose(back.metadata.Reconstruction.history["objective"], obj)
+
+
+def test_tol_stops_early_and_mu_forms(cl_runtime, rng):
+    stacks, _ = _toy(rng, size=12, n_tilts=9)
+    out = spectomo.reconstruct_tgv(stacks, iterations=2000, tol=1e-2, check_every=10, progress=False)
+    md = out["A"].metadata.Reconstruction
+    assert md.stopped_by == "tol" and md.iterations < 2000
+    xi = {n: float(s.data.max()) for n, s in stacks.items()}
+    from spectomo.recon.tgv import DEFAULT_NU, DEFAULT_NU_HAADF
+
+    assert md.mu_all["HAADF"] == pytest.approx(DEFAULT_NU_HAADF * xi["HAADF"])
+    assert md.mu_all["A"] == pytest.approx(DEFAULT_NU * xi["A"])
+    out = spectomo.reconstruct_tgv(stacks, mu={"B": 0.5}, iterations=5, progress=False)
+    assert out["B"].metadata.Reconstruction.mu == 0.5
+    out = spectomo.reconstruct_tgv(stacks, mu=0.1, iterations=5, progress=False)
+    assert out["A"].metadata.Reconstruction.mu == pytest.approx(0.1 * xi["A"])
+
+
+def test_input_errors_name_the_problem(cl_runtime, rng):
+    stacks, _ = _toy(rng, size=12, n_tilts=9)
+    with pytest.raises(TypeError, match="stacks"):
+        spectomo.reconstruct_tgv([stacks["A"]])
+    other = TomoStack(stacks["A"].data, tilts=stacks["A"].tilts + 1)
+    with pytest.raises(ValueError, match=r"stacks\['B'\].*tilt"):
+        spectomo.reconstruct_tgv({"A": stacks["A"], "B": other})
+    with pytest.raises(ValueError, match=r"stacks\['B'\].*shape"):
+        spectomo.reconstruct_tgv({"A": stacks["A"], "B": TomoStack(stacks["A"].data[:, :, :-1],
+                                                                  tilts=stacks["A"].tilts)})
+    with pytest.raises(ValueError, match="coupling"):
+        spectomo.reconstruct_tgv(stacks, coupling="nuclear")
+    with pytest.raises(ValueError, match="dims"):
+        spectomo.reconstruct_tgv(stacks, dims=1)
+    with pytest.raises(KeyError, match="mu"):
+        spectomo.reconstruct_tgv(stacks, mu={"C": 1.0})
+    with pytest.raises(ValueError, match="alpha"):
+        spectomo.reconstruct_tgv(stacks, alpha=(4.0, 0.0))
+    bad = stacks["A"].deepcopy()
+    bad.data[3, 2, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        spectomo.reconstruct_tgv({"A": bad})
+    neg = stacks["A"].deepcopy()
+    neg.data[0, 0, 0] = -3
+    with pytest.warns(UserWarning, match="negative"):
+        out = spectomo.reconstruct_tgv({"A": neg}, iterations=2, progress=False)
+    assert out["A"].metadata.Reconstruction.negative_fraction > 0
+
+
+def test_without_opencl_the_solver_says_what_is_missing(monkeypatch, rng):
+    from spectomo.recon.opencl import OpenCLUnavailableError
+
+    stacks, _ = _toy(rng, size=8, n_tilts=5)
+    monkeypatch.setenv("SPECTOMO_NO_OPENCL", "1")
+    with pytest.raises(OpenCLUnavailableError, match="SPECTOMO_NO_OPENCL"):
+        spectomo.reconstruct_tgv(stacks, iterations=2, progress=False)
