@@ -52,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--offset", type=float, default=1.5, help="tilt-axis offset, px")
     d.add_argument("--rotation", type=float, default=0.0, help="tilt-axis rotation, degrees")
     d.add_argument("--iterations", type=int, default=100, help="SIRT iterations (default: %(default)s)")
+    d.add_argument("--tgv-iterations", type=int, default=500,
+                   help="coupled TGV-KL iterations, 0 to skip (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.set_defaults(func=cmd_demo)
     i = sub.add_parser("info", help="versions, kernel folder and the OpenCL device in use")

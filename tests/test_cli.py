@@ -37,6 +37,14 @@ def test_demo_writes_outputs(tmp_path, capsys):
     for line in ("Ag_La", "Au_La"):
         scores = summary["reconstruction"][line]
         assert scores["psnr_aligned_db"] > scores["psnr_unaligned_db"]
+    # TGV-KL stage (needs OpenCL; the CI installs PoCL)
+    if "skipped" not in summary["tgv"]:
+        assert (out / "demo_tgv.png").read_bytes()[:4] == b"\x89PNG"
+        for name in ("HAADF", "Ag_La", "Au_La"):
+            rec = spectomo.load(out / "recon" / f"tgv_{name}.hspy")
+            assert rec.metadata.Reconstruction.method == "TGV-KL" and rec.data.shape == (24, 24, 24)
+            scores = summary["tgv"]["scores"][name]
+            assert scores["psnr_tgv_db"] > scores["psnr_sirt_db"], name
     assert "done in" in capsys.readouterr().out
 
 

@@ -157,3 +157,30 @@ def test_without_opencl_the_solver_says_what_is_missing(monkeypatch, rng):
     monkeypatch.setenv("SPECTOMO_NO_OPENCL", "1")
     with pytest.raises(OpenCLUnavailableError, match="SPECTOMO_NO_OPENCL"):
         spectomo.reconstruct_tgv(stacks, iterations=2, progress=False)
+
+
+# At 24³ / 10° steps / 400 iterations the gains measured were HAADF +6.9, Al +8.2, Si +3.3, Yb +1.3 dB
+# (precipitates of 1–2 voxels); the full-size numbers are in benchmarks/bench_tgv_fidelity.py.
+GAIN_DB = 0.75
+
+
+def test_coupled_tgv_beats_best_sirt_and_uncoupled_on_the_weakest_channel(cl_runtime):
+    """Small version of benchmarks/bench_tgv_fidelity.py (precipitates phantom, simulated dose)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_tgv_fidelity import best_sirt, fidelity_data
+
+    stacks, truth = fidelity_data("precipitates", 24, tilt_step=10.0)
+    coupled = spectomo.reconstruct_tgv(stacks, iterations=400, progress=False)
+    uncoupled = spectomo.reconstruct_tgv(stacks, iterations=400, coupling="none", progress=False)
+    gains = {}
+    for name in stacks:
+        sirt, _ = best_sirt(stacks[name], truth[name], checkpoints=(5, 10, 20, 40, 80))
+        gains[name] = psnr(coupled[name].data, truth[name]) - sirt
+    print("coupled TGV − best SIRT (dB):", {k: round(v, 2) for k, v in gains.items()})
+    assert min(gains.values()) > GAIN_DB
+    weakest = min((k for k in stacks if k != "HAADF"), key=lambda k: float(stacks[k].data.sum()))
+    assert psnr(coupled[weakest].data, truth[weakest]) > psnr(uncoupled[weakest].data, truth[weakest]) + 1.0
+

@@ -23,7 +23,7 @@ from ..signals import RecStack, TomoStack, check_stack
 from .astra_ops import astra_ids
 from .output import rec_signal
 
-__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_sinograms", "SliceSolver"]
+__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "reconstruct_sinograms", "SliceSolver"]
 
 RECON_METHODS = ("BP", "FBP", "SIRT", "SART")
 _ITERATIVE = ("SIRT", "SART")
@@ -292,3 +292,44 @@ def recon_error(stack: TomoStack, slice_index: int, *, method: str = "SIRT", ite
                                                "slice_index": int(slice_index), "device": dev,
                                                "constrain": bool(constrain)})
     return rec_sig, err_sig
+
+
+def reconstruct_path(stack: TomoStack, checkpoints, *, method: str = "SIRT", constrain: bool = True,
+                     device: str = "auto", progress: bool = True) -> dict:
+    """Volumes after each of several iteration counts of one iterative run (to pick the best).
+
+    Parameters
+    ----------
+    stack : TomoStack (n_tilts, ny, nx)
+    checkpoints : sequence of int
+        Iteration counts at which the volume is kept, e.g. ``(10, 20, 50, 100, 200)``.
+    method : {'SIRT', 'SART'}
+
+    Returns
+    -------
+    dict[int, ndarray (nx, ny, ny)]
+        Volume after each iteration count (counts per voxel path length).
+    """
+    check_stack(stack, "stack")
+    if method not in _ITERATIVE:
+        raise ValueError(f"method: expected one of {list(_ITERATIVE)}, got {method!r}")
+    its = sorted({_check_iterations(i) for i in checkpoints})
+    if not its:
+        raise ValueError("checkpoints: need at least one iteration count")
+    sinos = _sinograms(stack)
+    nx, _, ny = sinos.shape
+    dev = resolve_device(device)
+    out = {i: np.empty((nx, ny, ny), dtype=np.float32) for i in its}
+    import astra
+
+    with astra_ids() as track:
+        solver = SliceSolver(track, stack.tilts, ny, ny, method, constrain=constrain, device=dev)
+        for s in tqdm(range(nx), desc=f"{method} path", disable=not progress, leave=False):
+            astra.data2d.store(solver.sino, sinos[s])
+            astra.data2d.store(solver.rec, 0)
+            done = 0
+            for i in its:
+                solver.run(i - done)
+                done = i
+                out[i][s] = solver.current()
+    return out

@@ -35,7 +35,7 @@ from .output import rec_signal
 __all__ = ["reconstruct_tgv", "TGVSolver", "DEFAULT_NU", "DEFAULT_NU_HAADF", "default_mu"]
 
 #: ν of the heuristic μ_c = ν·max(f_c) for EDS maps (chosen on the simulator, see docs/tgv.md)
-DEFAULT_NU = 0.02
+DEFAULT_NU = 0.3
 #: ν for the HAADF channel (far less noisy, so weighted more)
 DEFAULT_NU_HAADF = 0.2
 COUPLINGS = ("frobenius", "none")

@@ -1,0 +1,100 @@
+"""Seconds per TGV–KL iteration on the chosen OpenCL device, beside ASTRA-CPU SIRT on the same data.
+
+Cases (issue 5):
+  (a) 433 detector pixels × 10 slices × 4 channels × 36 angles (the paper's public example size)
+  (b) 128³ × 4 channels × 37 angles
+
+For each case: TGV–KL seconds per iteration (all channels), the share of the two projector kernels
+(measured by timing them alone), ASTRA SIRT seconds per iteration for the same sinograms (all
+slices × channels, spread over the CPU cores), and their ratio. Also the bytes and flops per
+iteration behind the roofline estimate in docs/tgv.md.
+
+    python benchmarks/bench_tgv.py [--case a|b|both] [--iterations N] [--chunk 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+
+from spectomo.recon.astra_recon import reconstruct_sinograms
+from spectomo.recon.operators import BatchGeometry
+from spectomo.recon.tgv import TGVSolver
+
+CASES = {"a": dict(ndet=433, slices=10, channels=4, angles=np.linspace(-90, 85, 36)),
+         "b": dict(ndet=128, slices=128, channels=4, angles=np.linspace(-72, 72, 37))}
+
+
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up (builds, first touch)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+def run_case(name: str, iterations: int, chunk: int, sirt_iterations: int) -> dict:
+    c = CASES[name]
+    n, nx, nc, tilts = c["ndet"], c["slices"], c["channels"], c["angles"]
+    g = BatchGeometry(tilts, n, n, nx, nc, chunk=chunk)
+    rng = np.random.default_rng(0)
+    data = rng.random(g.sino_shape).astype(np.float32)
+    data[..., nx * nc:] = 0
+    solver = TGVSolver(data, g, (0.1,) * nc)
+    solver.initialise()
+    o = solver.ops
+    o.finish()
+
+    def iterate():
+        solver.step(iterations)
+        o.finish()
+
+    t_it = _time(iterate, 1) / iterations
+    vol, sino = o.buffer(size=o.n_vox), o.buffer(size=o.n_sino)
+
+    def project():
+        o.radon(sino, vol)
+        o.radon_adj(vol, sino)
+        o.finish()
+
+    t_proj = _time(project, 3)
+    # ASTRA SIRT on the same sinograms: nx·nc slices of (angles, n)
+    sinos = rng.random((nx * nc, len(tilts), n)).astype(np.float32)
+    t0 = time.perf_counter()
+    reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=sirt_iterations, device="cpu", progress=False)
+    t_sirt = (time.perf_counter() - t0) / sirt_iterations
+    # roofline inputs: bytes moved by the fused kernels and projector work per iteration
+    vox = n * n * nx * nc
+    arrays_rw = {"dual": (1 + 3 + 3 + 6) + (3 + 6), "primal": (1 + 1 + 3 + 3 + 3 + 6) + (2 + 6),
+                 "data": 3}  # image-size reads + writes per voxel; data: r, f read, r written (sino)
+    bytes_img = 4 * vox * (arrays_rw["dual"] + arrays_rw["primal"])
+    bytes_sino = 4 * len(tilts) * n * nx * nc * arrays_rw["data"]
+    mac = 2 * 2 * vox * len(tilts)  # ≈2 weights per pixel and angle, forward and back
+    return {"case": name, "device": o.rt.device.name.strip(), "tgv_s_per_it": t_it, "projector_s": t_proj,
+            "projection_share": t_proj / t_it, "astra_sirt_s_per_it": t_sirt, "ratio": t_sirt / t_it,
+            "GB_per_it": (bytes_img + bytes_sino) / 1e9, "Gmac_per_it": mac / 1e9, "cores": os.cpu_count()}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", default="both", choices=["a", "b", "both"])
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--sirt-iterations", type=int, default=10)
+    ap.add_argument("--chunk", type=int, default=8)
+    args = ap.parse_args(argv)
+    for name in ("a", "b") if args.case == "both" else (args.case,):
+        r = run_case(name, args.iterations, args.chunk, args.sirt_iterations)
+        print(f"case ({r['case']}) on {r['device']} ({r['cores']} cores)")
+        print(f"  TGV-KL            {r['tgv_s_per_it']:.3f} s/iteration (all channels)")
+        print(f"  projector share   {100 * r['projection_share']:.0f} % (forward + back {r['projector_s']:.3f} s)")
+        print(f"  ASTRA SIRT (CPU)  {r['astra_sirt_s_per_it']:.3f} s/iteration, same sinograms")
+        print(f"  SIRT / TGV time   {r['ratio']:.2f}")
+        print(f"  per iteration     {r['GB_per_it']:.2f} GB image/sinogram traffic, "
+              f"{r['Gmac_per_it']:.2f} G multiply-adds in the projectors")
+
+
+if __name__ == "__main__":
+    main()
