@@ -93,14 +93,25 @@ def _map_scores(sim, windows, nmf) -> dict:
     return scores
 
 
+def _save_figure(fig, title: str, path: Path) -> Path:
+    """Title, write atomically as PNG, close."""
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_path
+
+    fig.suptitle(title, fontsize=10)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def _volumes_figure(volumes: dict, unaligned: dict, title: str, path: Path) -> Path:
     """Three central orthoslices of each aligned volume, and the y–z slice without alignment."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .io import atomic_path
 
     fig, axes = plt.subplots(len(volumes), 4, figsize=(12, 3.0 * len(volumes)), squeeze=False,
                              constrained_layout=True)
@@ -116,11 +127,7 @@ def _volumes_figure(volumes: dict, unaligned: dict, title: str, path: Path) -> P
             ax.set_xticks([])
             ax.set_yticks([])
         fig.colorbar(im, ax=row[-1], shrink=0.8, label="counts / voxel")
-    fig.suptitle(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, title, path)
 
 
 def _align_and_reconstruct(sim, windows, out: Path, *, iterations: int, progress: bool) -> dict:
@@ -159,8 +166,6 @@ def _tgv_figure(sirt: dict, tgv: dict, truth: dict, path: Path, title: str) -> P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .io import atomic_path
-
     names = list(tgv)
     fig, axes = plt.subplots(len(names), 3, figsize=(9, 3.0 * len(names)), squeeze=False,
                              constrained_layout=True)
@@ -178,11 +183,7 @@ def _tgv_figure(sirt: dict, tgv: dict, truth: dict, path: Path, title: str) -> P
             im = ax.imshow(vol[ix], cmap="inferno", vmin=0, vmax=vmax, origin="lower")
             ax.set_title(label, fontsize=9)
         fig.colorbar(im, ax=row[-1], shrink=0.8, label="counts / voxel")
-    fig.suptitle(title, fontsize=10)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, title, path)
 
 
 def _tgv(sim, aligned: dict, sirt: dict, out: Path, *, iterations: int, progress: bool) -> dict:

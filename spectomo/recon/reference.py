@@ -72,59 +72,49 @@ def _join(v: np.ndarray, bp: int) -> np.ndarray:
     return out
 
 
+def _pair(x, axis):
+    """Index tuples (lower, upper) selecting entries 0..n−2 and 1..n−1 along ``axis``."""
+    lo = [slice(None)] * x.ndim
+    hi = list(lo)
+    lo[axis], hi[axis] = slice(0, x.shape[axis] - 1), slice(1, x.shape[axis])
+    return tuple(lo), tuple(hi)
+
+
 def _dfwd(u, axis, dims):
-    if axis == 2 and dims == 2:
-        return np.zeros_like(u)
+    """δ+ u: u[i+1] − u[i] (i < n−1), 0 on the last entry (replicate boundary)."""
     d = np.zeros_like(u)
-    n = u.shape[axis]
-    sl = [slice(None)] * u.ndim
-    sl[axis] = slice(0, n - 1)
-    hi = list(sl)
-    hi[axis] = slice(1, n)
-    d[tuple(sl)] = u[tuple(hi)] - u[tuple(sl)]
+    if not (axis == 2 and dims == 2):
+        lo, hi = _pair(u, axis)
+        d[lo] = u[hi] - u[lo]
     return d
 
 
 def _dbwd(u, axis, dims):
-    if axis == 2 and dims == 2:
-        return np.zeros_like(u)
+    """δ− u: u[i] − u[i−1] (i ≥ 1), 0 on the first entry."""
     d = np.zeros_like(u)
-    n = u.shape[axis]
-    lo = [slice(None)] * u.ndim
-    lo[axis] = slice(0, n - 1)
-    hi = list(lo)
-    hi[axis] = slice(1, n)
-    d[tuple(hi)] = u[tuple(hi)] - u[tuple(lo)]
+    if not (axis == 2 and dims == 2):
+        lo, hi = _pair(u, axis)
+        d[hi] = u[hi] - u[lo]
     return d
 
 
 def _dfwd_adj(p, axis, dims):
     """(δ+)ᵀ p: p[i−1] (i ≥ 1) − p[i] (i < n−1)."""
-    if axis == 2 and dims == 2:
-        return np.zeros_like(p)
-    n = p.shape[axis]
     out = np.zeros_like(p)
-    lo = [slice(None)] * p.ndim
-    lo[axis] = slice(0, n - 1)
-    hi = list(lo)
-    hi[axis] = slice(1, n)
-    out[tuple(hi)] += p[tuple(lo)]
-    out[tuple(lo)] -= p[tuple(lo)]
+    if not (axis == 2 and dims == 2):
+        lo, hi = _pair(p, axis)
+        out[hi] += p[lo]
+        out[lo] -= p[lo]
     return out
 
 
 def _dbwd_adj(q, axis, dims):
     """(δ−)ᵀ q: q[i] (i ≥ 1) − q[i+1] (i+1 ≤ n−1)."""
-    if axis == 2 and dims == 2:
-        return np.zeros_like(q)
-    n = q.shape[axis]
     out = np.zeros_like(q)
-    lo = [slice(None)] * q.ndim
-    lo[axis] = slice(0, n - 1)
-    hi = list(lo)
-    hi[axis] = slice(1, n)
-    out[tuple(hi)] += q[tuple(hi)]
-    out[tuple(lo)] -= q[tuple(hi)]
+    if not (axis == 2 and dims == 2):
+        lo, hi = _pair(q, axis)
+        out[hi] += q[hi]
+        out[lo] -= q[hi]
     return out
 
 
