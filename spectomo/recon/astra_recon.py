@@ -23,7 +23,8 @@ from ..signals import RecStack, TomoStack, check_stack
 from .astra_ops import astra_ids
 from .output import rec_signal
 
-__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "reconstruct_sinograms", "SliceSolver"]
+__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "reconstruct_sinograms",
+           "SliceSolver"]
 
 RECON_METHODS = ("BP", "FBP", "SIRT", "SART")
 _ITERATIVE = ("SIRT", "SART")
