@@ -20,7 +20,8 @@ from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, T
 from .io import load, save  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
 from .align import TiltAxisWarning, align_other, stack_register, tilt_align, trans_stack  # noqa: E402
-from .recon import recon_error, reconstruct, reconstruct_tgv  # noqa: E402
+from .recon import (HEBTResult, ResponseFitError, fit_response_ratios, recon_error, reconstruct,  # noqa: E402
+                    reconstruct_hebt, reconstruct_tgv)
 
 __all__ = [
     "TomoStack",
@@ -42,6 +43,10 @@ __all__ = [
     "TiltAxisWarning",
     "reconstruct",
     "recon_error",
+    "reconstruct_hebt",
+    "HEBTResult",
+    "fit_response_ratios",
+    "ResponseFitError",
     "reconstruct_tgv",
     "__version__",
 ]

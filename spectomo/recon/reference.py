@@ -206,3 +206,29 @@ def tgv_norms(u, w, alpha0, alpha1, nx, nc, dims=3, coupled=True):
     if coupled:
         return alpha1 * np.sqrt(a.sum(-1)) + alpha0 * np.sqrt(b.sum(-1))
     return (alpha1 * np.sqrt(a) + alpha0 * np.sqrt(b)).sum(-1)
+
+
+# --- HEBT stacked SIRT (kernels/hebt.cl) -------------------------------------------------------------
+
+
+def hebt_residual(x, d, ih, tilts, inv_row, a, h, q, nc):
+    """``(g, sums)`` of ``hebt.cl:hebt_residual``: with ``P = T x`` per channel,
+    ``g_c = inv_row · (a_c (d_c − P_c) + h_c (I_H − Σ_e q_e P_e))``; ``sums`` holds the squared
+    residual norms ``‖d_c − P_c‖²`` (``nc`` entries) and ``‖I_H − Σ q P‖²``.
+    ``d``: ``(n_angles, n_det, bp)``; ``ih``: ``(n_angles, n_det, bp // nc)``."""
+    p = radon(x, tilts, d.shape[1])
+    na, nd, bp = p.shape
+    pc = p.reshape(na, nd, bp // nc, nc)
+    dc = d.reshape(na, nd, bp // nc, nc).astype(np.float64)
+    re = dc - pc
+    rh = ih - (pc * np.asarray(q, dtype=float)).sum(-1)
+    g = inv_row[:, :, None, None] * (np.asarray(a, dtype=float) * re + np.asarray(h, dtype=float) * rh[..., None])
+    sums = np.append((re ** 2).sum(axis=(0, 1, 2)), (rh ** 2).sum())
+    return g.reshape(na, nd, bp), sums
+
+
+def hebt_update(x, g, tilts, inv_col, s, lo, nc):
+    """``x ← max(lo, x + inv_col · s_c · Tᵀ g_c)`` (``hebt.cl:hebt_update``)."""
+    ny, nz, bp = x.shape
+    step = inv_col[:, :, None] * np.tile(np.asarray(s, dtype=float), bp // nc) * radon_adj(g, tilts, ny, nz)
+    return np.maximum(lo, x + step)

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..signals import TomoStack, check_stack
+from ..signals import TomoStack
+from .inputs import check_channels
 from .operators import BatchGeometry, Operators, from_batch, radon_norm, sinograms_to_batch
 from .output import rec_signal
 
@@ -228,23 +229,6 @@ def _load_checkpoint(path: Path, solver: TGVSolver, fingerprint: str) -> bool:
 
 # -- public entry point ---------------------------------------------------------------------------
 
-def _check_stacks(stacks) -> dict:
-    if not isinstance(stacks, dict) or not stacks:
-        raise TypeError(f"stacks: expected a non-empty dict name → TomoStack, got {type(stacks).__name__}")
-    names = list(stacks)
-    first = stacks[names[0]]
-    for name in names:
-        check_stack(stacks[name], f"stacks[{name!r}]")
-    for name in names[1:]:
-        s = stacks[name]
-        if s.data.shape != first.data.shape:
-            raise ValueError(f"stacks[{name!r}]: shape {s.data.shape} differs from stacks[{names[0]!r}] "
-                             f"{first.data.shape}; all channels must share one grid")
-        if not np.allclose(s.tilts, first.tilts, atol=1e-6):
-            raise ValueError(f"stacks[{name!r}]: tilt angles differ from stacks[{names[0]!r}]")
-    return dict(stacks)
-
-
 def _nonnegative(name: str, data: np.ndarray) -> tuple[np.ndarray, float]:
     neg = data < 0
     frac = float(neg.mean())
@@ -303,7 +287,7 @@ def reconstruct_tgv(stacks: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int 
         One volume per channel in counts per voxel path length; ``metadata.Reconstruction`` holds
         the parameters, μ, normalisation and the objective history.
     """
-    stacks = _check_stacks(stacks)
+    stacks = check_channels(stacks)
     if coupling not in COUPLINGS:
         raise ValueError(f"coupling: expected one of {list(COUPLINGS)}, got {coupling!r}")
     if dims not in (2, 3):
