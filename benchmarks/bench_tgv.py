@@ -9,7 +9,7 @@ For each case: TGV–KL seconds per iteration (all channels), the share of the t
 slices × channels, spread over the CPU cores), and their ratio. Also the bytes and flops per
 iteration behind the roofline estimate in docs/tgv.md.
 
-    python benchmarks/bench_tgv.py [--case a|b|both] [--iterations N] [--chunk 8]
+    python benchmarks/bench_tgv.py [--case a|b|both] [--iterations N] [--chunk N (default: auto_chunk)]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 import numpy as np
 
 from spectomo.recon.astra_recon import reconstruct_sinograms
-from spectomo.recon.operators import BatchGeometry
+from spectomo.recon.operators import BatchGeometry, auto_chunk
 from spectomo.recon.tgv import TGVSolver
 
 CASES = {"a": dict(ndet=433, slices=10, channels=4, angles=np.linspace(-90, 85, 36)),
@@ -39,7 +39,7 @@ def _time(fn, repeats: int) -> float:
 def run_case(name: str, iterations: int, chunk: int, sirt_iterations: int) -> dict:
     c = CASES[name]
     n, nx, nc, tilts = c["ndet"], c["slices"], c["channels"], c["angles"]
-    g = BatchGeometry(tilts, n, n, nx, nc, chunk=chunk)
+    g = BatchGeometry(tilts, n, n, nx, nc, chunk=chunk or auto_chunk(nx * nc))
     rng = np.random.default_rng(0)
     data = rng.random(g.sino_shape).astype(np.float32)
     data[..., nx * nc:] = 0
@@ -75,7 +75,7 @@ def run_case(name: str, iterations: int, chunk: int, sirt_iterations: int) -> di
     mac = 2 * 2 * vox * len(tilts)  # ≈2 weights per pixel and angle, forward and back
     return {"case": name, "device": o.rt.device.name.strip(), "tgv_s_per_it": t_it, "projector_s": t_proj,
             "projection_share": t_proj / t_it, "astra_sirt_s_per_it": t_sirt, "ratio": t_sirt / t_it,
-            "GB_per_it": (bytes_img + bytes_sino) / 1e9, "Gmac_per_it": mac / 1e9, "cores": os.cpu_count()}
+            "GB_per_it": (bytes_img + bytes_sino) / 1e9, "Gmac_per_it": mac / 1e9, "cores": os.cpu_count(), "chunk": g.chunk}
 
 
 def main(argv=None) -> None:
@@ -83,11 +83,11 @@ def main(argv=None) -> None:
     ap.add_argument("--case", default="both", choices=["a", "b", "both"])
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--sirt-iterations", type=int, default=10)
-    ap.add_argument("--chunk", type=int, default=8)
+    ap.add_argument("--chunk", type=int, default=None)
     args = ap.parse_args(argv)
     for name in ("a", "b") if args.case == "both" else (args.case,):
         r = run_case(name, args.iterations, args.chunk, args.sirt_iterations)
-        print(f"case ({r['case']}) on {r['device']} ({r['cores']} cores)")
+        print(f"case ({r['case']}) on {r['device']} ({r['cores']} cores), chunk {r['chunk']}")
         print(f"  TGV-KL            {r['tgv_s_per_it']:.3f} s/iteration (all channels)")
         print(f"  projector share   {100 * r['projection_share']:.0f} % (forward + back {r['projector_s']:.3f} s)")
         print(f"  ASTRA SIRT (CPU)  {r['astra_sirt_s_per_it']:.3f} s/iteration, same sinograms")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from spectomo.recon import reference as ref
-from spectomo.recon.operators import (BatchGeometry, Operators, from_batch, radon_norm, sinograms_from_batch,
-                                      sinograms_to_batch, to_batch)
+from spectomo.recon.operators import (BatchGeometry, Operators, auto_chunk, from_batch, radon_norm,
+                                      sinograms_from_batch, sinograms_to_batch, to_batch)
 
 pytestmark = pytest.mark.opencl
 
@@ -48,6 +48,30 @@ def test_projector_matches_numpy_and_is_exact_adjoint(cl_runtime, rng, name, dty
     lhs, n_ax = _dot(ax, y)
     rhs, _ = _dot(x, aty)
     assert abs(lhs - rhs) / (n_ax * np.linalg.norm(y)) <= (1e-5 if dtype == np.float32 else 1e-12)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 70, 128])
+def test_projector_is_the_same_for_every_work_item_chunk(cl_runtime, rng, chunk):
+    tilts, ny, nz, nx, nc = np.arange(-70.0, 71.0, 10.0), 12, 11, 70, 2  # batch 140
+    g = BatchGeometry(tilts, ny, nz, nx, nc, chunk=chunk)
+    assert g.bp % chunk == 0 and g.bp >= nx * nc
+    ops = Operators(g)
+    x, y = _random(rng, g.vol_shape, g), _random(rng, g.sino_shape, g)
+    ax, aty = ops.apply("radon", x), ops.apply("radon_adj", y)
+    assert np.abs(ax - ref.radon(x, tilts)).max() <= 2e-6 * np.abs(ax).max()
+    assert np.abs(aty - ref.radon_adj(y, tilts, ny, nz)).max() <= 2e-6 * np.abs(aty).max()
+
+
+def test_auto_chunk_is_large_on_cpus_and_a_multiple_of_the_channels(cl_runtime):
+    import pyopencl as cl
+
+    if not cl_runtime.device.type & cl.device_type.CPU:
+        assert auto_chunk(256, multiple=3) == 3
+        return
+    assert auto_chunk(256) == 128 and auto_chunk(40) == 40 and auto_chunk(1) == 1
+    assert auto_chunk(140, multiple=2) == 70
+    c = auto_chunk(300, multiple=3)
+    assert c % 3 == 0 and c <= 128 and -(-300 // c) * c - 300 < c
 
 
 @pytest.mark.parametrize("name", ["odd-full", "nonuniform-rect"])

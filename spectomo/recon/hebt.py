@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .inputs import check_channels
-from .operators import BatchGeometry, Operators, from_batch, sinograms_to_batch
+from .operators import BatchGeometry, Operators, auto_chunk, from_batch, sinograms_to_batch
 from .output import rec_signal
 from .ratios import ResponseFitError, fit_response_ratios
 
@@ -64,11 +64,6 @@ def block_coefficients(ratios, alpha: float, normalise: bool = True) -> dict:
     # unknowns X: row sums (1−α)ρ and α Σr ρ, column sums ((1−α) + α r) γ
     return {"a": (1 - al) * ones, "h": al * r / r.sum(), "q": r, "s": 1 / ((1 - al) + al * r),
             "data_scale": ones, "out_scale": ones}
-
-
-def _chunk(nc: int) -> int:
-    """Work-item chunk: a multiple of the channel count near 8 (whole voxels per work item)."""
-    return nc * max(1, 8 // nc)
 
 
 def _inverse(x: np.ndarray) -> np.ndarray:
@@ -108,7 +103,8 @@ class HEBTSolver:
     def __post_init__(self):
         n_t, ny, nx = self.haadf.shape
         nc = len(self.maps)
-        self.geom = g = BatchGeometry(self.tilts, ny, ny, nx, nc, chunk=_chunk(nc))
+        chunk = auto_chunk(nx * nc, device=self.device, multiple=nc)  # whole voxels per work item
+        self.geom = g = BatchGeometry(self.tilts, ny, ny, nx, nc, chunk=chunk)
         self.ops = o = Operators(g, device=self.device)
         self.coef = block_coefficients(self.ratios, self.alpha, self.normalise)
         c = self.coef
@@ -143,7 +139,7 @@ class HEBTSolver:
         return rho, gamma
 
     def _residual(self, slot: int) -> None:
-        o, g, b = self.ops, self.geom, self.buf
+        o = self.ops
         cl, q = o.cl, o.rt.queue
         cl.enqueue_nd_range_kernel(q, self.k_res, o.sino_chunks, None)
         self.k_red.set_arg(3, np.int32(slot))

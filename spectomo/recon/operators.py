@@ -21,7 +21,12 @@ import numpy as np
 
 from .opencl import get_runtime
 
-__all__ = ["BatchGeometry", "Operators", "radon_norm", "to_batch", "from_batch", "sinograms_to_batch"]
+__all__ = ["BatchGeometry", "Operators", "radon_norm", "auto_chunk", "to_batch", "from_batch",
+           "sinograms_to_batch"]
+
+#: Most batch entries per work item on CPU devices. A work item keeps its chunk's accumulators in
+#: private memory; PoCL overflowed its work-item stack (segmentation fault) at 512.
+CPU_MAX_CHUNK = 128
 
 
 def _angles(tilts) -> np.ndarray:
@@ -76,6 +81,30 @@ class BatchGeometry:
     def sizes(self) -> tuple:
         """The ``GEOM_ARGS`` kernel arguments (ny, nz, nx, bp) as int32."""
         return tuple(np.int32(v) for v in (self.ny, self.nz, self.nx, self.bp))
+
+
+def auto_chunk(n_batch: int, *, device=None, multiple: int = 1) -> int:
+    """Batch entries per work item for ``n_batch`` entries on ``device``.
+
+    CPU devices: as large as possible (≤ ``CPU_MAX_CHUNK``) with little padding. The projector's
+    candidate pixels and weights are computed once per work item and shared by its whole chunk,
+    so on CPUs this is the dominant cost: for 128³ × 2 channels × 37 tilts the forward +
+    back-projection pair took 188 ms at chunk 8 and 35 ms at 128 (PoCL, 2 cores).
+    Other devices (GPUs): ``multiple`` — neighbouring work items then read neighbouring entries
+    (coalesced) and there are enough of them to fill the device.
+    The result is always a multiple of ``multiple`` (e.g. the channel count, for kernels that need
+    whole voxels per work item).
+    """
+    import pyopencl as cl
+
+    multiple = max(1, int(multiple))
+    n_batch = max(1, int(n_batch))
+    if not get_runtime(device).device.type & cl.device_type.CPU:
+        return multiple
+    cap = max(multiple, CPU_MAX_CHUNK // multiple * multiple)
+    n_chunks = -(-n_batch // cap)
+    per = -(-n_batch // n_chunks)
+    return -(-per // multiple) * multiple
 
 
 def to_batch(volumes, geom: BatchGeometry, dtype=np.float32) -> np.ndarray:

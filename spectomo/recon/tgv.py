@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..signals import TomoStack
 from .inputs import check_channels
-from .operators import BatchGeometry, Operators, from_batch, radon_norm, sinograms_to_batch
+from .operators import BatchGeometry, Operators, auto_chunk, from_batch, radon_norm, sinograms_to_batch
 from .output import rec_signal
 
 __all__ = ["reconstruct_tgv", "TGVSolver", "DEFAULT_NU", "DEFAULT_NU_HAADF", "default_mu"]
@@ -316,7 +316,8 @@ def reconstruct_tgv(stacks: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int 
         raise ValueError(f"stacks: channel(s) {empty} hold no positive counts")
     haadf = {n: is_haadf(n, stacks[n]) for n in names}
     mus = default_mu(xi, haadf, mu)
-    geom = BatchGeometry(first.tilts, ny, ny, nx, len(names))
+    geom = BatchGeometry(first.tilts, ny, ny, nx, len(names),
+                         chunk=auto_chunk(nx * len(names), device=device))
     data = sinograms_to_batch([d / xi[n] for n, d in zip(names, raw)], geom)
     solver = TGVSolver(data, geom, tuple(mus[n] for n in names), (a0, a1), coupling == "frobenius", dims, device)
     params = {"mu": [mus[n] for n in names], "alpha": [a0, a1], "coupling": coupling, "dims": dims,
