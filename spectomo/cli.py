@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--iterations", type=int, default=100, help="SIRT iterations (default: %(default)s)")
     d.add_argument("--tgv-iterations", type=int, default=500,
                    help="coupled TGV-KL iterations, 0 to skip (default: %(default)s)")
+    d.add_argument("--hebt-iterations", type=int, default=100,
+                   help="HEBT iterations, 0 to skip (default: %(default)s)")
+    d.add_argument("--hebt-alpha", type=float, default=0.8, help="HEBT weight of the HAADF (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.set_defaults(func=cmd_demo)
     i = sub.add_parser("info", help="versions, kernel folder and the OpenCL device in use")

@@ -2,8 +2,8 @@
 
 Simulate (with drift and a tilt-axis offset) → save with ground truth → element maps (windows and
 NMF) → align the HAADF (phase correlation + centre-of-mass tilt axis) → ``align_other`` on the
-window maps → SIRT of every map and of the HAADF → coupled TGV–KL of HAADF + maps (OpenCL) →
-orthoslice figures and PSNR against the truth.
+window maps → SIRT of every map and of the HAADF → coupled TGV–KL of HAADF + maps (OpenCL) → HEBT
+of HAADF + principal-line maps (OpenCL) → orthoslice figures and scores against the truth.
 """
 
 from __future__ import annotations
@@ -159,26 +159,33 @@ def _align_and_reconstruct(sim, windows, out: Path, *, iterations: int, progress
                           "tilt_axis_rotation_deg": float(md.tilt_axis_rotation)}}
 
 
-def _tgv_figure(sirt: dict, tgv: dict, truth: dict, path: Path, title: str) -> Path:
-    """Central y–z slice per channel: truth, SIRT and TGV–KL side by side."""
+def _methods_figure(columns: dict, truth: dict, path: Path, title: str) -> Path:
+    """Central y–z slice per channel (rows): the truth, then one column per method.
+
+    ``columns``: label → {channel: RecStack}; a channel missing from a method is left blank.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(tgv)
-    fig, axes = plt.subplots(len(names), 3, figsize=(9, 3.0 * len(names)), squeeze=False,
+    names = list(dict.fromkeys(n for vols in columns.values() for n in vols))
+    ncol = 1 + len(columns)
+    fig, axes = plt.subplots(len(names), ncol, figsize=(2.9 * ncol, 3.0 * len(names)), squeeze=False,
                              constrained_layout=True)
     for row, name in zip(axes, names):
-        ix = tgv[name].data.shape[0] // 2
         ref = truth.get(name)
-        vmax = float(np.percentile(ref if ref is not None else tgv[name].data, 99.9)) or 1.0
-        cuts = [(ref, f"{name}: truth"), (sirt[name].data, "SIRT"), (tgv[name].data, "TGV–KL (coupled 3D)")]
-        for ax, (vol, label) in zip(row, cuts):
+        vols = [(ref, f"{name}: truth")] + [(None if name not in v else np.asarray(v[name].data), label)
+                                            for label, v in columns.items()]
+        shown = next(v for v, _ in vols if v is not None)
+        ix = shown.shape[0] // 2
+        vmax = float(np.percentile(shown, 99.9)) or 1.0
+        im = None
+        for ax, (vol, label) in zip(row, vols):
             ax.set_xticks([])
             ax.set_yticks([])
             if vol is None:
-                ax.set_title(f"{label} (not simulated)", fontsize=9)
+                ax.set_title(f"{label} (n/a)", fontsize=9)
                 continue
             im = ax.imshow(vol[ix], cmap="inferno", vmin=0, vmax=vmax, origin="lower")
             ax.set_title(label, fontsize=9)
@@ -206,11 +213,36 @@ def _tgv(sim, aligned: dict, sirt: dict, out: Path, *, iterations: int, progress
     scores = {k: {"psnr_sirt_db": psnr(sirt[k].data, t), "psnr_tgv_db": psnr(vols[k].data, t)}
               for k, t in truth.items()}
     md = next(iter(vols.values())).metadata.Reconstruction
-    fig = _tgv_figure(sirt, vols, truth, out / "demo_tgv.png",
-                      f"SIRT vs coupled TGV–KL ({md.iterations} iterations, {md.device})")
-    return {"paths": paths, "figure": fig, "scores": scores, "seconds": float(md.seconds),
+    return {"paths": paths, "volumes": vols, "scores": scores, "seconds": float(md.seconds),
             "device": md.device, "iterations": int(md.iterations),
             "warnings": [str(w.message).split(";")[0] for w in caught]}
+
+
+def _hebt(sim, aligned: dict, sirt: dict, out: Path, *, iterations: int, alpha: float, progress: bool) -> dict:
+    """HEBT of the aligned HAADF with the principal-line maps; saved and scored against the truth."""
+    from .io import save
+    from .metrics import psnr, scaled_mse, ssim_structure
+    from .recon.hebt import reconstruct_hebt
+    from .recon.opencl import OpenCLUnavailableError
+    from .recon.ratios import ResponseFitError
+
+    maps = {k: aligned[k] for k in sim.lines if k in aligned}
+    try:
+        res = reconstruct_hebt(aligned["HAADF"], maps, alpha=alpha, iterations=iterations, progress=progress)
+    except (OpenCLUnavailableError, ResponseFitError) as err:
+        return {"skipped": str(err).splitlines()[0]}
+    paths = {f"hebt_{k}": save(v, out / "recon" / f"hebt_{k}.hspy") for k, v in res.volumes.items()}
+    paths["hebt_HAADF_model"] = save(res.haadf, out / "recon" / "hebt_HAADF_model.hspy")
+    scores = {}
+    for k, v in res.volumes.items():
+        t = sim.count_volume(k)
+        scores[k] = {f"{m}_{label}": fn(vol, t) for label, vol in (("sirt", sirt[k].data), ("hebt", v.data))
+                     for m, fn in (("psnr_db", psnr), ("ssim_s", ssim_structure), ("mse_rel", scaled_mse))}
+    md = next(iter(res.volumes.values())).metadata.Reconstruction
+    return {"paths": paths, "volumes": dict(res.volumes, HAADF=res.haadf), "scores": scores,
+            "ratios": res.ratios, "r2": res.r2, "alpha": alpha, "iterations": int(md.iterations),
+            "seconds": float(md.seconds), "device": md.device,
+            "final_residuals": {k: float(v[-1]) for k, v in res.residuals.items()}}
 
 
 def run_demo(args) -> int:
@@ -244,15 +276,33 @@ def run_demo(args) -> int:
     recon = _align_and_reconstruct(sim, windows, out, iterations=args.iterations, progress=progress)
     t_rec = time.perf_counter() - t2
     paths.update(recon.pop("paths"))
+    aligned, sirt = recon.pop("aligned"), recon.pop("sirt")
     t3 = time.perf_counter()
     if args.tgv_iterations > 0:
         print(f"coupled TGV-KL of HAADF + maps ({args.tgv_iterations} iterations, OpenCL) ...", flush=True)
-        tgv = _tgv(sim, recon.pop("aligned"), recon.pop("sirt"), out, iterations=args.tgv_iterations,
-                   progress=progress)
+        tgv = _tgv(sim, aligned, sirt, out, iterations=args.tgv_iterations, progress=progress)
     else:
         tgv = {"skipped": "--tgv-iterations 0"}
     t_tgv = time.perf_counter() - t3
     paths.update(tgv.pop("paths", {}))
+    t4 = time.perf_counter()
+    if args.hebt_iterations > 0:
+        print(f"HEBT of HAADF + maps (α = {args.hebt_alpha:g}, {args.hebt_iterations} iterations, OpenCL) ...",
+              flush=True)
+        hebt = _hebt(sim, aligned, sirt, out, iterations=args.hebt_iterations, alpha=args.hebt_alpha,
+                     progress=progress)
+    else:
+        hebt = {"skipped": "--hebt-iterations 0"}
+    t_hebt = time.perf_counter() - t4
+    paths.update(hebt.pop("paths", {}))
+    columns = {f"SIRT-{args.iterations}": sirt}
+    if "volumes" in tgv:
+        columns[f"TGV–KL ({tgv['iterations']} it)"] = tgv.pop("volumes")
+    if "volumes" in hebt:
+        columns[f"HEBT (α {args.hebt_alpha:g}, {hebt['iterations']} it)"] = hebt.pop("volumes")
+    truth = {"HAADF": sim.haadf_volume(), **{k: sim.count_volume(k) for k in sim.lines}}
+    methods_fig = _methods_figure(columns, truth, out / "demo_methods.png",
+                                  f"{' vs '.join(columns)} ({sim.phantom.name}, central slice)")
     summary = {
         "phantom": sim.phantom.name, "description": sim.phantom.description,
         "size": list(sim.phantom.shape), "voxel_size_nm": sim.phantom.voxel_size,
@@ -263,12 +313,13 @@ def run_demo(args) -> int:
         "maps": {"windows": list(windows), "nmf": list(nmf), "nmf_components": nmf.parameters["n_components"],
                  **scores},
         "alignment": recon["alignment"], "reconstruction": recon["reconstruction"],
-        "tgv": {k: v for k, v in tgv.items() if k != "figure"},
+        "tgv": tgv, "hebt": hebt,
         "seconds": {"simulation": round(t_sim, 2), "windows": round(t_win, 2), "nmf": round(t_nmf, 2),
-                    "align_and_reconstruct": round(t_rec, 2), "tgv": round(t_tgv, 2)},
+                    "align_and_reconstruct": round(t_rec, 2), "tgv": round(t_tgv, 2),
+                    "hebt": round(t_hebt, 2)},
         "files": {k: str(v) for k, v in paths.items()} | {"figure": str(fig),
                                                            "volumes_figure": str(recon["figure"])}
-        | ({"tgv_figure": str(tgv["figure"])} if "figure" in tgv else {}),
+        | {"methods_figure": str(methods_fig)},
     }
     with atomic_path(out / "demo_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
@@ -296,6 +347,14 @@ def run_demo(args) -> int:
                                                    for k, v in tgv["scores"].items()))
         if tgv["warnings"]:
             print("  note: " + "; ".join(tgv["warnings"]))
-        print(f"TGV figure: {tgv['figure']}")
+    if "skipped" in hebt:
+        print(f"HEBT skipped: {hebt['skipped']}")
+    else:
+        print(f"HEBT (α = {hebt['alpha']:g}, {hebt['iterations']} iterations, {hebt['seconds']:.1f} s; ratios "
+              + ", ".join(f"{k} {v:.0f}" for k, v in hebt["ratios"].items()) + f", R² {hebt['r2']:.3f})")
+        for k, v in hebt["scores"].items():
+            print(f"  {k}: PSNR {v['psnr_db_sirt']:.1f} → {v['psnr_db_hebt']:.1f} dB, SSIM_s {v['ssim_s_sirt']:.3f} → "
+                  f"{v['ssim_s_hebt']:.3f}, MSE {v['mse_rel_sirt']:.3f} → {v['mse_rel_hebt']:.3f} (SIRT → HEBT)")
+    print(f"methods figure: {methods_fig}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0

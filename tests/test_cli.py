@@ -38,14 +38,25 @@ def test_demo_writes_outputs(tmp_path, capsys):
         scores = summary["reconstruction"][line]
         assert scores["psnr_aligned_db"] > scores["psnr_unaligned_db"]
     # TGV-KL stage (needs OpenCL; the CI installs PoCL)
+    assert (out / "demo_methods.png").read_bytes()[:4] == b"\x89PNG"
     if "skipped" not in summary["tgv"]:
-        assert (out / "demo_tgv.png").read_bytes()[:4] == b"\x89PNG"
         for name in ("HAADF", "Ag_La", "Au_La"):
             rec = spectomo.load(out / "recon" / f"tgv_{name}.hspy")
             assert rec.metadata.Reconstruction.method == "TGV-KL" and rec.data.shape == (24, 24, 24)
             scores = summary["tgv"]["scores"][name]
             assert scores["psnr_tgv_db"] > scores["psnr_sirt_db"], name
-    assert "done in" in capsys.readouterr().out
+    # HEBT stage (OpenCL): volumes in map units with their provenance, scored beside SIRT
+    if "skipped" not in summary["hebt"]:
+        hebt = summary["hebt"]
+        assert hebt["r2"] > 0.8 and set(hebt["ratios"]) == {"Ag_La", "Au_La"}
+        for name in ("Ag_La", "Au_La"):
+            rec = spectomo.load(out / "recon" / f"hebt_{name}.hspy")
+            md = rec.metadata.Reconstruction
+            assert md.method.startswith("HEBT") and md.alpha == 0.8 and rec.data.shape == (24, 24, 24)
+            assert hebt["scores"][name]["ssim_s_hebt"] > 0.8
+        assert (out / "recon" / "hebt_HAADF_model.hspy").is_file()
+    text = capsys.readouterr().out
+    assert "done in" in text and "methods figure" in text
 
 
 def test_info_runs(capsys):
