@@ -34,7 +34,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .inputs import check_channels
-from .operators import BatchGeometry, Operators, auto_chunk, from_batch, sinograms_to_batch
+from .operators import BatchGeometry, Operators, auto_chunk, from_batch, sinograms_to_batch, slice_operators
 from .output import rec_signal
 from .ratios import ResponseFitError, fit_response_ratios
 
@@ -131,11 +131,9 @@ class HEBTSolver:
 
     def _sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Row sums ρ ``(n_angles, n_det)`` and column sums γ ``(ny, nz)`` of the projector W."""
-        g = self.geom
-        one = BatchGeometry(g.tilts, g.ny, g.nz, 1, 1, n_det=g.ndet, chunk=1)
-        ops = Operators(one, device=self.ops.rt.device)
-        rho = ops.apply("radon", np.ones(one.vol_shape, dtype=np.float32))[..., 0]
-        gamma = ops.apply("radon_adj", np.ones(one.sino_shape, dtype=np.float32))[..., 0]
+        ops = slice_operators(self.geom, device=self.ops.rt.device)
+        rho = ops.apply("radon", np.ones(ops.geom.vol_shape, dtype=np.float32))[..., 0]
+        gamma = ops.apply("radon_adj", np.ones(ops.geom.sino_shape, dtype=np.float32))[..., 0]
         return rho, gamma
 
     def _residual(self, slot: int) -> None:

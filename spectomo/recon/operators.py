@@ -242,6 +242,16 @@ class Operators:
         return self.read(out, shape)
 
 
+def slice_operators(geom: BatchGeometry, *, device=None) -> Operators:
+    """Operators for a single slice and channel of ``geom``'s projection geometry (chunk 1).
+
+    The projector's weights do not depend on the batch, so geometry-wide quantities (its norm, its
+    row and column sums) are computed on this one-slice problem.
+    """
+    one = BatchGeometry(geom.tilts, geom.ny, geom.nz, 1, 1, n_det=geom.ndet, chunk=1)
+    return Operators(one, device=device)
+
+
 _NORMS: dict = {}
 
 
@@ -255,8 +265,8 @@ def radon_norm(geom: BatchGeometry, *, device=None, iterations: int = 30, margin
     rt = get_runtime(device)
     key = (tuple(np.round(geom.tilts, 9)), geom.ny, geom.nz, geom.ndet, rt.device.int_ptr)
     if key not in _NORMS:
-        one = BatchGeometry(geom.tilts, geom.ny, geom.nz, 1, 1, n_det=geom.ndet, chunk=1)
-        ops = Operators(one, device=rt.device)
+        ops = slice_operators(geom, device=rt.device)
+        one = ops.geom
         x = np.random.default_rng(seed).random(one.vol_shape).astype(np.float32)
         xb, sb = ops.buffer(x), ops.buffer(size=ops.n_sino)
         lam = 0.0
