@@ -6,7 +6,9 @@ eq. 4–10 and 13–14). For a probe position with dose ``D`` (electrons) and ar
 
 * HAADF counts: ``I_H = D_H · N_A · Σ_A (σ_el,A / M_A) · m_A``, Poisson-distributed.
 * Net counts of X-ray line ``l`` of element ``A``:
-  ``I_l = D_E · (Ω/4π) · N_A · (σ_ion ω p ε / M_A) · m_A`` (``f_A`` of Yuan eq. 7 times the dose).
+  ``I_l = D_E · (Ω/4π) · N_A · (σ_ion ω p ε / M_A) · m_A`` (``f_A`` of Yuan eq. 7 times the dose),
+  with Bote–Salvat ionization, Coster–Kronig cascades, xraylib yields and radiative rates
+  (:func:`spectomo.physics.eds_factor`).
 * Bremsstrahlung per channel of width ``ΔE`` at energy ``E``:
   ``B(E) = D_E · (Ω/4π) · N_A · ε(E) · ΔE · Σ_A (m_A / M_A) · dσ_brems/dE(Z_A, E)``.
 * Spectrum: each line is a Gaussian (FWHM from exspy's detector model) integrated over each
@@ -111,7 +113,8 @@ class SimulatedTiltSeries:
     lines : list[str]
         Principal analytical lines (exspy's choice for these elements and beam energy).
     factors : dict
-        Per line: energy (keV), shell, σ_ion (b), ω, p, ε, M (g/mol), f (b·mol/g); per element:
+        Per line: energy (keV), main subshell, the emitting subshells (σ_ion and vacancy cross
+        section in b, ω, p), emission cross section (b), ε, M (g/mol), f (b·mol/g); per element:
         Z, M, σ_el (b), z (b·mol/g); plus the bremsstrahlung model.
     acquisition : dict
         Beam energy (keV), current (nA), dwell times (s), doses (electrons per pixel), solid angle
@@ -185,18 +188,18 @@ def _drift_shifts(rng, tilts: np.ndarray, drift: float) -> np.ndarray:
 
 
 def _simulated_lines(elements, beam_energy: float, e_lo: float, e_hi: float) -> list[str]:
+    """Every exspy line of ``elements`` inside the energy range that the beam excites (``f > 0``)."""
     lines = []
     for el in elements:
-        for fam, (shell, _) in physics.FAMILY_SHELL.items():
-            try:
-                if physics.edge_energy(el, shell) >= beam_energy:
-                    continue
-            except ValueError:
+        for line in physics.element_lines(el):
+            e = physics.line_energy(line)
+            if not (e_lo <= e <= e_hi and e > 0.1):
                 continue
-            for line in physics.family_lines(el, fam):
-                e = physics.line_energy(line)
-                if e_lo <= e <= e_hi and e > 0.1:
+            try:
+                if physics.eds_factor(line, beam_energy) > 0:
                     lines.append(line)
+            except ValueError:  # no Bote–Salvat subshell or no xraylib yield: the line is not modelled
+                continue
     return lines
 
 
@@ -224,12 +227,15 @@ def _factors(elements, lines, beam_energy: float, haadf_angles) -> dict:
             "z": physics.haadf_factor(el, beam_energy, inner_angle=inner, outer_angle=outer)}
     for line in lines:
         el = line.split("_")[0]
-        shell = physics.shell_for_line(line)
+        comps, source = physics.line_components(line)
         e = physics.line_energy(line)
         out["lines"][line] = {
-            "energy_keV": e, "shell": shell,
-            "sigma_ion_barn": physics.ionization_cross_section(el, shell, beam_energy),
-            "omega": physics.fluorescence_yield(el, shell), "p": physics.line_fraction(line),
+            "energy_keV": e, "shell": comps[0][0], "data_source": source,
+            "components": [{"shell": sh, "p": p, "omega": physics.fluorescence_yield(el, sh),
+                            "sigma_ion_barn": physics.ionization_cross_section(el, sh, beam_energy),
+                            "sigma_vacancy_barn": physics.vacancy_cross_section(el, sh, beam_energy)}
+                           for sh, p in comps],
+            "sigma_emission_barn": physics.emission_cross_section(line, beam_energy),
             "efficiency": float(physics.detector_efficiency(e)), "M": physics.atomic_weight(el),
             "f": physics.eds_factor(line, beam_energy)}
     return out
