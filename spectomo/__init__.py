@@ -6,7 +6,9 @@ quantification. This package currently provides the data model (:class:`TomoStac
 (:mod:`spectomo.datasets`), the spectral stage (:func:`extract_maps`, :func:`sum_image`), alignment
 (:func:`stack_register`, :func:`tilt_align`, :func:`trans_stack`, :func:`align_other`) and ASTRA
 reconstruction (:func:`reconstruct`, :func:`recon_error`), also as :class:`TomoStack` methods, and
-the coupled multi-channel TGV–KL solver on OpenCL (:func:`reconstruct_tgv`).
+the coupled multi-channel TGV–KL solver and HEBT on OpenCL (:func:`reconstruct_tgv`,
+:func:`reconstruct_hebt`), and quantification into weight-fraction and density volumes
+(:func:`quantify`) with physical factors from :mod:`spectomo.physics`.
 """
 
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +24,7 @@ from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_map
 from .align import TiltAxisWarning, align_other, stack_register, tilt_align, trans_stack  # noqa: E402
 from .recon import (HEBTResult, ResponseFitError, fit_response_ratios, recon_error, reconstruct,  # noqa: E402
                     reconstruct_hebt, reconstruct_tgv)
+from .quantify import Quantification, QuantificationWarning, esf_threshold, quantify  # noqa: E402
 
 __all__ = [
     "TomoStack",
@@ -48,5 +51,9 @@ __all__ = [
     "fit_response_ratios",
     "ResponseFitError",
     "reconstruct_tgv",
+    "quantify",
+    "Quantification",
+    "QuantificationWarning",
+    "esf_threshold",
     "__version__",
 ]

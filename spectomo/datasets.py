@@ -429,6 +429,13 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
         s.metadata.set_item("Simulation", dict(acquisition))
         return s
 
+    def eds_map(data_, line):
+        s = stack(data_, f"{line} net counts (truth)", "X-ray counts")
+        s.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.live_time", eds_dwell_time)
+        s.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.solid_angle", solid_angle)
+        s.metadata.set_item("Sample.xray_lines", [line])
+        return s
+
     haadf = stack(h_obs, f"HAADF ({ph.name}, simulated)", "Electrons (counts)")
     haadf.metadata.set_item("Acquisition_instrument.TEM.Detector.HAADF.inner_angle", inner)
     haadf.metadata.set_item("Acquisition_instrument.TEM.Detector.HAADF.outer_angle", outer)
@@ -436,6 +443,6 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     return SimulatedTiltSeries(
         haadf=haadf, eds=eds, phantom=ph, tilts=t, shifts=sh, tilt_axis_offset=float(tilt_axis_offset),
         tilt_axis_rotation=float(tilt_axis_rotation),
-        net_counts={line: stack(net[line], f"{line} net counts (truth)", "X-ray counts") for line in lines},
+        net_counts={line: eds_map(net[line], line) for line in lines},
         haadf_expected=stack(h_exp, "HAADF expected (truth)", "Electrons (counts)"),
         areal_density=areal, lines=principal, factors=factors, acquisition=acquisition)

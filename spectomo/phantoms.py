@@ -63,6 +63,22 @@ class Phantom:
             return {el: np.where(rho > 0, p / np.where(rho > 0, rho, 1), 0).astype(np.float32)
                     for el, p in self.partial_densities.items()}
 
+    def majority_regions(self, *, erosion: int = 1) -> dict:
+        """Element → where it is the majority element inside the particle, for region-wise scores.
+
+        Inside means a density above half the maximum; each region is eroded by ``erosion`` voxels
+        so that partial-volume edges and interfaces are left out (core_shell: Au → core, Ag → shell).
+        """
+        from scipy.ndimage import binary_erosion
+
+        pd = self.partial_densities
+        inside = self.density > 0.5 * float(self.density.max())
+        out = {}
+        for el, p in pd.items():
+            region = inside & np.all([p > q for other, q in pd.items() if other != el], axis=0)
+            out[el] = binary_erosion(region, iterations=erosion) if erosion else region
+        return {el: r for el, r in out.items() if r.any()}
+
     def to_signals(self) -> dict:
         """Ground truth as RecStacks: ``'wt_<El>'`` in wt% and ``'density'`` in g/cm³."""
         from .signals import RecStack

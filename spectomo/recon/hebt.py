@@ -216,6 +216,13 @@ class HEBTResult:
     def __getitem__(self, name: str):
         return self.volumes[name]
 
+    def quantify(self, **kwargs):
+        """Weight fractions from these volumes with the HAADF factors (Yuan eq. 18):
+        :func:`spectomo.quantify` with ``method='hebt'`` (keyword options passed on)."""
+        from ..quantify import quantify
+
+        return quantify(self, method=kwargs.pop("method", "hebt"), **kwargs)
+
     def plot_residuals(self, ax=None):
         """Residual histories on a log scale; returns the matplotlib axes."""
         import matplotlib.pyplot as plt

@@ -1,0 +1,162 @@
+"""Validation of quantification inputs and lookup of acquisition parameters in signal metadata."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from .. import physics
+
+METHODS = ("zeta", "cross_section", "hebt")
+
+
+class QuantificationWarning(UserWarning):
+    """A quantity could not be computed (e.g. no dose: densities are left out)."""
+
+
+def element_of(name: str) -> str:
+    """``'Ag_La'`` → ``'Ag'``; a bare element symbol is returned as is (both checked)."""
+    el = name.split("_", 1)[0]
+    physics.atomic_number(el)
+    return el
+
+
+def check_volumes(volumes) -> tuple[dict, object]:
+    """``(dict name → RecStack, HEBTResult or None)``; shapes, NaN and element uniqueness checked."""
+    from ..recon.hebt import HEBTResult
+
+    hebt = None
+    if isinstance(volumes, HEBTResult):
+        hebt, volumes = volumes, volumes.volumes
+    if not isinstance(volumes, dict) or not volumes:
+        raise TypeError(f"volumes: expected a non-empty dict of X-ray line → RecStack (or an HEBTResult), "
+                        f"got {type(volumes).__name__}")
+    shape, seen = None, {}
+    for name, vol in volumes.items():
+        if not hasattr(vol, "data") or np.ndim(vol.data) != 3:
+            raise ValueError(f"volumes[{name!r}]: expected a 3D RecStack (nx, ny, nz), got "
+                             f"{type(vol).__name__} of shape {np.shape(getattr(vol, 'data', vol))}")
+        try:
+            el = element_of(name)
+        except ValueError:
+            raise ValueError(f"volumes: key {name!r} is neither an X-ray line like 'Ag_La' nor an element") from None
+        if el in seen:
+            raise ValueError(f"volumes: {seen[el]!r} and {name!r} are both {el}; quantify one line per element")
+        seen[el] = name
+        if shape is None:
+            shape, first = vol.data.shape, name
+        elif vol.data.shape != shape:
+            raise ValueError(f"volumes[{name!r}]: shape {vol.data.shape} differs from volumes[{first!r}] {shape}; "
+                             "all volumes must come from one reconstruction grid")
+        if not np.all(np.isfinite(np.asarray(vol.data))):
+            raise ValueError(f"volumes[{name!r}]: contains NaN or infinite values")
+    return dict(volumes), hebt
+
+
+def metadata_value(volumes: dict, path: str):
+    """The first value found at ``path`` in the volumes' metadata (or None)."""
+    for vol in volumes.values():
+        if vol.metadata.has_item(path):
+            return vol.metadata.get_item(path)
+    return None
+
+
+def positive(name: str, value, what: str) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected {what}, got {value!r}") from None
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name}: must be positive ({what}), got {value!r}")
+    return v
+
+
+def resolve_beam_energy(beam_energy, volumes: dict) -> float | None:
+    if beam_energy is None:
+        beam_energy = metadata_value(volumes, "Acquisition_instrument.TEM.beam_energy")
+    return None if beam_energy is None else positive("beam_energy", beam_energy, "the beam energy in keV")
+
+
+def resolve_voxel_size(voxel_size, volumes: dict) -> float | None:
+    """Voxel size in nm: the argument, else the volumes' axis scale when its units are nm."""
+    if voxel_size is not None:
+        return positive("voxel_size", voxel_size, "the voxel size in nm")
+    ax = next(iter(volumes.values())).axes_manager.signal_axes[0]
+    if str(ax.units) == "nm" and ax.scale > 0:
+        return float(ax.scale)
+    if str(ax.units) in ("µm", "um"):
+        return float(ax.scale) * 1e3
+    if str(ax.units) == "Å":
+        return float(ax.scale) / 10
+    return None
+
+
+def eds_dose(dose, volumes: dict) -> float | None:
+    """Electrons per probe position: the argument, else beam current × live time (exspy's keys)."""
+    if dose is not None:
+        return positive("dose", dose, "the electron dose per probe position (electrons)")
+    current = metadata_value(volumes, "Acquisition_instrument.TEM.beam_current")
+    live = metadata_value(volumes, "Acquisition_instrument.TEM.Detector.EDS.live_time")
+    if current is None or live is None:
+        return None
+    return physics.electron_dose(positive("beam_current (metadata)", current, "nA"),
+                                 positive("live_time (metadata)", live, "s"))
+
+
+def haadf_dose(dose, hebt) -> float | None:
+    """HAADF electrons per probe position: the argument, else beam current × HAADF dwell time."""
+    if dose is not None:
+        return positive("dose", dose, "the HAADF electron dose per probe position (electrons)")
+    if hebt is None:
+        return None
+    md = hebt.haadf.metadata
+    current = md.get_item("Acquisition_instrument.TEM.beam_current")
+    dwell = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.dwell_time")
+    if current is None or dwell is None:
+        return None
+    return physics.electron_dose(float(current), float(dwell))
+
+
+def haadf_angles(angles, hebt) -> tuple[float, float] | None:
+    if angles is not None:
+        inner, outer = (float(a) for a in angles)
+        if not 0 <= inner < outer:
+            raise ValueError(f"haadf_angles: expected (inner, outer) in mrad with inner < outer, got {angles}")
+        return inner, outer
+    if hebt is not None:
+        md = hebt.haadf.metadata
+        inner = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.inner_angle")
+        outer = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.outer_angle")
+        if inner is not None and outer is not None:
+            return float(inner), float(outer)
+    return None
+
+
+def solid_angle(value, volumes: dict) -> float | None:
+    if value is None:
+        value = metadata_value(volumes, "Acquisition_instrument.TEM.Detector.EDS.solid_angle")
+    return None if value is None else positive("solid_angle", value, "the EDS solid angle in sr")
+
+
+def hebt_ratios(ratios, volumes: dict, hebt) -> dict:
+    """Response ratio per volume name: the argument, the HEBTResult, or each volume's metadata."""
+    if ratios is None and hebt is not None:
+        ratios = hebt.ratios
+    out = {}
+    for name, vol in volumes.items():
+        r = None
+        if ratios is not None:
+            r = ratios.get(name, ratios.get(element_of(name)))
+        elif vol.metadata.has_item("Reconstruction.ratio"):
+            r = vol.metadata.get_item("Reconstruction.ratio")
+        if r is None:
+            raise ValueError(f"ratios: no HEBT response ratio for {name!r}; pass an HEBTResult, ratios=, or "
+                             "volumes from reconstruct_hebt (metadata.Reconstruction.ratio)")
+        out[name] = positive(f"ratios[{name!r}]", r, "a positive response ratio")
+    return out
+
+
+def warn_missing(what: str, how: str):
+    warnings.warn(f"{what} is unknown ({how}): weight fractions are computed, densities are left out",
+                  QuantificationWarning, stacklevel=4)
