@@ -93,9 +93,10 @@ def test_factors_given_by_line_or_element_and_hebt_formula(noise_free_sirt):
     zeta = {"Ag_La": 300.0, "Au": 600.0}
     q = spectomo.quantify(noise_free_sirt, factors=zeta, progress=False, mask=None)
     assert q.factors == {"Ag_La": 300.0, "Au_La": 600.0} and q.parameters["factor_source"] == "given"
-    x = {ln: np.asarray(v.data, dtype=float).clip(1e-9) for ln, v in noise_free_sirt.items()}
+    x = {ln: np.asarray(v.data, dtype=float).clip(0) for ln, v in noise_free_sirt.items()}
+    voxel = (x["Ag_La"] + x["Au_La"]) > 1e-3
+    x = {ln: np.where(voxel, v, 1.0) for ln, v in x.items()}
     w_ag, w_au = 300 * x["Ag_La"], 600 * x["Au_La"]
-    voxel = (w_ag + w_au) > 0
     assert np.allclose(np.asarray(q.weight_percent["Au"].data)[voxel], (100 * w_au / (w_ag + w_au))[voxel], atol=1e-3)
     # Yuan eq. 18: C ∝ r X / z, with ratios and z given
     qh = spectomo.quantify(noise_free_sirt, method="hebt", factors={"Ag": 2.0, "Au": 4.0},
