@@ -3,7 +3,8 @@
 Simulate (with drift and a tilt-axis offset) → save with ground truth → element maps (windows and
 NMF) → align the HAADF (phase correlation + centre-of-mass tilt axis) → ``align_other`` on the
 window maps → SIRT of every map and of the HAADF → coupled TGV–KL of HAADF + maps (OpenCL) → HEBT
-of HAADF + principal-line maps (OpenCL) → orthoslice figures and scores against the truth.
+of HAADF + principal-line maps (OpenCL) → quantification of each into weight-fraction and density
+volumes → orthoslice figures, scores and a true-vs-measured composition table.
 """
 
 from __future__ import annotations
@@ -239,10 +240,81 @@ def _hebt(sim, aligned: dict, sirt: dict, out: Path, *, iterations: int, alpha: 
         scores[k] = {f"{m}_{label}": fn(vol, t) for label, vol in (("sirt", sirt[k].data), ("hebt", v.data))
                      for m, fn in (("psnr_db", psnr), ("ssim_s", ssim_structure), ("mse_rel", scaled_mse))}
     md = next(iter(res.volumes.values())).metadata.Reconstruction
-    return {"paths": paths, "volumes": dict(res.volumes, HAADF=res.haadf), "scores": scores,
+    return {"paths": paths, "volumes": dict(res.volumes, HAADF=res.haadf), "scores": scores, "result": res,
             "ratios": res.ratios, "r2": res.r2, "alpha": alpha, "iterations": int(md.iterations),
             "seconds": float(md.seconds), "device": md.device,
             "final_residuals": {k: float(v[-1]) for k, v in res.residuals.items()}}
+
+
+def _quantify(sim, columns: dict, hebt_result, out: Path) -> dict:
+    """Weight fractions from every reconstruction (ζ method; HEBT with its z_A method), saved, scored
+    per majority region (core/shell) against the phantom and shown as central orthoslices."""
+    from .io import atomic_path
+    from .quantify import quantify
+
+    regions = sim.phantom.majority_regions()
+    truth_wt = {el: 100 * c for el, c in sim.phantom.weight_fractions.items()}
+    table, quants, paths = {}, {}, {}
+    for label, vols in columns.items():
+        if label.startswith("HEBT") and hebt_result is not None:
+            q = hebt_result.quantify(progress=False)
+        else:
+            q = quantify({k: vols[k] for k in sim.lines}, method="zeta", progress=False)
+        slug = label.split(" ")[0].split("-")[0].lower().replace("–", "_")
+        paths[f"quant_{slug}"] = q.save(out / "quant" / f"{slug}.hspy")
+        quants[label] = q
+        inside = np.asarray(q.mask.data, dtype=bool)
+        rows = {}
+        for el, region in regions.items():
+            meas = q.mean_composition(region)
+            rows[f"{el}-rich"] = {e: {"true": float(truth_wt[e][region & inside].mean()), "measured": v}
+                                  for e, v in meas.items()}
+        rho = q.mean_density(np.any(list(regions.values()), axis=0))
+        table[label] = {"method": q.parameters["method"], "regions": rows, "mean_density_g_cm3": rho,
+                        "threshold": q.parameters["threshold"], "mask_voxels": int(inside.sum())}
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    els = sim.phantom.elements
+    ix = sim.phantom.shape[0] // 2
+    rows = [("truth", {el: truth_wt[el][ix] for el in els}, sim.phantom.density[ix])]
+    rows += [(label, {el: np.asarray(q.weight_percent[el].data[ix]) for el in els},
+              None if q.density is None else np.asarray(q.density.data[ix])) for label, q in quants.items()]
+    vmax = float(sim.phantom.density.max()) * 1.2
+    fig, axes = plt.subplots(len(rows), len(els) + 1, figsize=(2.7 * (len(els) + 1), 2.5 * len(rows)),
+                             constrained_layout=True, squeeze=False)
+    for r, (label, wt, rho) in enumerate(rows):
+        for c, el in enumerate(els):
+            im = axes[r, c].imshow(wt[el], vmin=0, vmax=100, cmap="viridis", origin="lower")
+            axes[r, c].set_title(f"{label}: {el} wt%", fontsize=8)
+        if rho is not None:
+            im2 = axes[r, -1].imshow(rho, vmin=0, vmax=vmax, cmap="magma", origin="lower")
+            axes[r, -1].set_title(f"{label}: ρ (g/cm³)", fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(im, ax=axes[:, :-1], shrink=0.6, label="wt%")
+    fig.colorbar(im2, ax=axes[:, -1], shrink=0.6, label="g/cm³")
+    fig.suptitle(f"Weight fractions and density, slice x = {ix} ({sim.phantom.name})")
+    path = out / "demo_quantification.png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return {"table": table, "paths": paths, "figure": path}
+
+
+def _print_quantification(quant: dict) -> None:
+    print("weight fractions, mean wt% inside each region (true → measured):")
+    for label, row in quant["table"].items():
+        parts = []
+        for region, vals in row["regions"].items():
+            parts.append(f"{region}: " + ", ".join(f"{e} {v['true']:.1f} → {v['measured']:.1f}"
+                                                 for e, v in vals.items()))
+        rho = row["mean_density_g_cm3"]
+        print(f"  {label} [{row['method']}]: " + "; ".join(parts)
+              + ("" if rho is None else f"; ρ {rho:.2f} g/cm³"))
 
 
 def run_demo(args) -> int:
@@ -303,6 +375,12 @@ def run_demo(args) -> int:
     truth = {"HAADF": sim.haadf_volume(), **{k: sim.count_volume(k) for k in sim.lines}}
     methods_fig = _methods_figure(columns, truth, out / "demo_methods.png",
                                   f"{' vs '.join(columns)} ({sim.phantom.name}, central slice)")
+    print("quantifying every reconstruction into weight fractions ...", flush=True)
+    t5 = time.perf_counter()
+    quant = _quantify(sim, columns, hebt.pop("result", None), out)
+    t_quant = time.perf_counter() - t5
+    paths.update(quant.pop("paths"))
+    rho_true = sim.phantom.density[np.any(list(sim.phantom.majority_regions().values()), axis=0)]
     summary = {
         "phantom": sim.phantom.name, "description": sim.phantom.description,
         "size": list(sim.phantom.shape), "voxel_size_nm": sim.phantom.voxel_size,
@@ -314,12 +392,13 @@ def run_demo(args) -> int:
                  **scores},
         "alignment": recon["alignment"], "reconstruction": recon["reconstruction"],
         "tgv": tgv, "hebt": hebt,
+        "quantification": {"table": quant["table"], "true_mean_density_g_cm3": float(rho_true.mean())},
         "seconds": {"simulation": round(t_sim, 2), "windows": round(t_win, 2), "nmf": round(t_nmf, 2),
                     "align_and_reconstruct": round(t_rec, 2), "tgv": round(t_tgv, 2),
-                    "hebt": round(t_hebt, 2)},
+                    "hebt": round(t_hebt, 2), "quantification": round(t_quant, 2)},
         "files": {k: str(v) for k, v in paths.items()} | {"figure": str(fig),
                                                            "volumes_figure": str(recon["figure"])}
-        | {"methods_figure": str(methods_fig)},
+        | {"methods_figure": str(methods_fig), "quantification_figure": str(quant["figure"])},
     }
     with atomic_path(out / "demo_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
@@ -356,5 +435,7 @@ def run_demo(args) -> int:
             print(f"  {k}: PSNR {v['psnr_db_sirt']:.1f} → {v['psnr_db_hebt']:.1f} dB, SSIM_s {v['ssim_s_sirt']:.3f} → "
                   f"{v['ssim_s_hebt']:.3f}, MSE {v['mse_rel_sirt']:.3f} → {v['mse_rel_hebt']:.3f} (SIRT → HEBT)")
     print(f"methods figure: {methods_fig}")
+    _print_quantification(quant)
+    print(f"  true mean density {float(rho_true.mean()):.2f} g/cm³; quantification figure: {quant['figure']}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import spectomo
 from spectomo.cli import main
 
@@ -55,8 +57,18 @@ def test_demo_writes_outputs(tmp_path, capsys):
             assert md.method.startswith("HEBT") and md.alpha == 0.8 and rec.data.shape == (24, 24, 24)
             assert hebt["scores"][name]["ssim_s_hebt"] > 0.8
         assert (out / "recon" / "hebt_HAADF_model.hspy").is_file()
+    # quantification stage: one .hspy per reconstruction, a figure and the true-vs-measured table
+    assert (out / "demo_quantification.png").read_bytes()[:4] == b"\x89PNG"
+    table = summary["quantification"]["table"]
+    assert "SIRT-100" in table
+    for label, row in table.items():
+        for region in ("Ag-rich", "Au-rich"):
+            vals = row["regions"][region]
+            assert sum(v["measured"] for v in vals.values()) == pytest.approx(100, abs=0.01)
+    q = spectomo.Quantification.load(out / "quant" / "sirt.hspy")
+    assert q.elements == ["Ag", "Au"] and q.parameters["method"] == "zeta"
     text = capsys.readouterr().out
-    assert "done in" in text and "methods figure" in text
+    assert "done in" in text and "methods figure" in text and "weight fractions" in text
 
 
 def test_info_runs(capsys):
