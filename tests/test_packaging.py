@@ -22,6 +22,7 @@ def test_wheel_contains_kernels_and_extension(tmp_path):
     kernels = {Path(n).name for n in names if n.startswith("spectomo/kernels/") and n.endswith(".cl")}
     assert kernels == {p.name for p in (ROOT / "kernels").glob("*.cl")}
     assert "spectomo/hyperspy_extension.yaml" in names
+    assert "spectomo/data/bote_salvat_2009.txt" in names  # the ionization cross-section table
     (ep,) = [n for n in names if n.endswith("entry_points.txt")]
     text = zipfile.ZipFile(wheel).read(ep).decode()
     assert "[hyperspy.extensions]" in text and "spectomo = spectomo.cli:main" in text
