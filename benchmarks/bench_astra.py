@@ -35,7 +35,7 @@ def main():
         times = {}
         for jobs in (1, cores):
             t0 = time.perf_counter()
-            rec = stack.reconstruct(method, iterations=its, n_jobs=jobs, device="cpu", progress=False)
+            rec = stack.reconstruct(method, iterations=its, n_jobs=jobs, cuda=False, progress=False)
             times[jobs] = time.perf_counter() - t0
         label = method if method == "FBP" else f"SIRT-{its}"
         print(f"{label:<10}{times[1]:>14.2f}{times[cores]:>16.2f}{times[1] / times[cores]:>10.2f}"

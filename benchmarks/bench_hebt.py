@@ -64,10 +64,10 @@ def main(argv=None) -> None:
     project()
     t_proj = timed(project, args.repeats)
     sinos = np.concatenate([m.transpose(2, 0, 1) for m in maps])  # (2·nx, tilts, n)
-    reconstruct_sinograms(sinos[:2], tilts, method="SIRT", iterations=2, device="cpu", progress=False)
+    reconstruct_sinograms(sinos[:2], tilts, method="SIRT", iterations=2, cuda=False, progress=False)
 
     def astra():
-        reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=args.sirt_iterations, device="cpu",
+        reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=args.sirt_iterations, cuda=False,
                               progress=False)
 
     t_astra = timed(astra, max(1, args.repeats - 1)) / args.sirt_iterations / 2

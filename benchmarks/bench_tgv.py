@@ -64,7 +64,7 @@ def run_case(name: str, iterations: int, chunk: int, sirt_iterations: int) -> di
     # ASTRA SIRT on the same sinograms: nx·nc slices of (angles, n)
     sinos = rng.random((nx * nc, len(tilts), n)).astype(np.float32)
     t0 = time.perf_counter()
-    reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=sirt_iterations, device="cpu", progress=False)
+    reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=sirt_iterations, cuda=False, progress=False)
     t_sirt = (time.perf_counter() - t0) / sirt_iterations
     # roofline inputs: bytes moved by the fused kernels and projector work per iteration
     vox = n * n * nx * nc

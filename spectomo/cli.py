@@ -12,9 +12,15 @@ import sys
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from .demo import format_summary, run_demo
 
-    return run_demo(args)
+    summary = run_demo(args.out, phantom=args.phantom, size=args.size, seed=args.seed, drift=args.drift,
+                       offset=args.offset, rotation=args.rotation, iterations=args.iterations,
+                       tgv_iterations=args.tgv_iterations, hebt_iterations=args.hebt_iterations,
+                       hebt_alpha=args.hebt_alpha, progress=not args.no_progress,
+                       log=lambda line: print(line, flush=True))
+    print(format_summary(summary))
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -23,7 +29,7 @@ def cmd_info(args) -> int:
     import hyperspy
 
     from . import __version__
-    from .recon.opencl import OpenCLUnavailableError, get_runtime, kernel_dir
+    from .opencl.runtime import OpenCLUnavailableError, get_runtime, kernel_dir
 
     print(f"spectomo {__version__}  hyperspy {hyperspy.__version__}  exspy {exspy.__version__}  "
           f"astra {astra.__version__} (CUDA: {astra.use_cuda()})")

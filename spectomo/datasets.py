@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 
 from . import physics
 from .phantoms import PHANTOMS, Phantom, alloy_gradient, core_shell, make_phantom, needle
-from .recon.astra_ops import forward_project
+from .geometry.astra import forward_project
 from .signals import TomoStack
 
 __all__ = ["simulate", "SimulatedTiltSeries", "Phantom", "make_phantom", "PHANTOMS", "core_shell",

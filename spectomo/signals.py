@@ -295,13 +295,13 @@ class _TomoMethods:
 
     def reconstruct(self, method: str = "FBP", **kwargs) -> "RecStack":
         """Reconstruct slice by slice with ASTRA; see :func:`spectomo.recon.reconstruct`."""
-        from .recon.astra_recon import reconstruct
+        from .recon.astra import reconstruct
 
         return reconstruct(self, method, **kwargs)
 
     def recon_error(self, slice_index: int, **kwargs):
         """Per-iteration residual and slices for one slice; see :func:`spectomo.recon.recon_error`."""
-        from .recon.astra_recon import recon_error
+        from .recon.astra import recon_error
 
         return recon_error(self, slice_index, **kwargs)
 

@@ -18,7 +18,7 @@ def small_sim():
 @pytest.fixture(scope="session")
 def cl_runtime():
     """The OpenCL runtime; skipped without a working device unless SPECTOMO_REQUIRE_OPENCL=1."""
-    from spectomo.recon.opencl import OpenCLUnavailableError, get_runtime
+    from spectomo.opencl.runtime import OpenCLUnavailableError, get_runtime
 
     try:
         return get_runtime()

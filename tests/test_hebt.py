@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 
 import spectomo
-from spectomo.metrics import scaled_mse, ssim_structure
-from spectomo.recon import reference as ref
+from spectomo.evaluation import best_sirt, poisson_maps, scaled_mse, ssim_structure
+from spectomo.geometry import radon_matrix
+from spectomo.opencl import twins as ref
 from spectomo.recon.hebt import HEBTSolver, block_coefficients
 from spectomo.recon.ratios import ResponseFitError
 from spectomo.signals import TomoStack
@@ -18,7 +18,7 @@ TILTS = np.array([-60.0, -35.0, -10.0, 0.0, 15.0, 40.0, 65.0])
 
 def _blocks(rng, *, ny=14, nx=3, n_el=2, ratios=(80.0, 200.0), noise=False):
     """Random non-negative element volumes, their projections (maps) and the HAADF Σ r_A maps."""
-    from spectomo.recon.astra_ops import forward_project
+    from spectomo.geometry import forward_project
 
     vols = [np.where(rng.random((nx, ny, ny)) < 0.5, rng.random((nx, ny, ny)), 0).astype(np.float32)
             for _ in range(n_el)]
@@ -38,7 +38,7 @@ def test_one_iteration_matches_numpy(cl_runtime, rng, normalise, n_el):
                         capacity=2)
     g, o = solver.geom, solver.ops
     # row and column sums of W, once, from the projector
-    a = ref.radon_matrix(TILTS, g.ny, g.nz)
+    a = radon_matrix(TILTS, g.ny, g.nz)
     rho = np.asarray(a.sum(axis=1)).reshape(g.n_angles, g.ndet)
     gamma = np.asarray(a.sum(axis=0)).reshape(g.ny, g.nz)
     inv_row = o.read(solver.buf["inv_row"], rho.shape)
@@ -67,7 +67,7 @@ def _astra_sirt_matrix(sino_stack: np.ndarray, iterations: int) -> np.ndarray:
     import astra
 
     n_t, ny, nx = sino_stack.shape
-    mat = ref.radon_matrix(TILTS, ny, ny).astype(np.float32).tocsr()
+    mat = radon_matrix(TILTS, ny, ny).astype(np.float32).tocsr()
     mid = astra.matrix.create(mat)
     vg = astra.create_vol_geom(ny, ny)
     pg = astra.create_proj_geom("sparse_matrix", 1.0, ny, np.deg2rad(TILTS), mid)
@@ -106,8 +106,8 @@ def test_residuals_fall_and_metadata_say_how_the_volume_was_made(cl_runtime, rng
     haadf, maps, vols = _blocks(rng)
     seen = []
     res = spectomo.reconstruct_hebt(haadf, maps, iterations=60, progress=False, check_every=20,
-                                    callback=lambda info: seen.append((info["iteration"], info["residuals"],
-                                                                       info["volumes"]())))
+                                    callback=lambda info: seen.append((info.iteration, info.metrics,
+                                                                       info.volumes())))
     assert [s[0] for s in seen] == [20, 40, 60] and set(seen[-1][2]) == set(maps)
     assert res.r2 > 0.9999
     assert res.ratios["E0_Ka"] == pytest.approx(80.0, rel=1e-4)
@@ -115,7 +115,9 @@ def test_residuals_fall_and_metadata_say_how_the_volume_was_made(cl_runtime, rng
     for name, r in res.residuals.items():
         assert r.shape == (61,) and r[0] == pytest.approx(1.0, rel=1e-5)
         assert r[-1] < 0.5 * r[0] and np.all(np.diff(r[5:]) <= 1e-6), name
-    assert seen[-1][1]["HAADF"] == pytest.approx(res.residuals["HAADF"][60], rel=1e-6)
+    assert seen[-1][1]["residual_HAADF"] == pytest.approx(res.residuals["HAADF"][60], rel=1e-6)
+    assert np.allclose(res.history["residual_HAADF"], res.residuals["HAADF"][[20, 40, 60]], rtol=1e-6)
+    assert isinstance(res, spectomo.RecStacks) and res.method == "HEBT" and list(res) == list(maps)
     for name, v in zip(maps, vols):  # noise-free, consistent data: the volumes carry the maps' units
         ratio = res[name].data.sum() / v.sum()
         assert 0.9 < ratio < 1.1, (name, ratio)
@@ -183,7 +185,7 @@ def test_input_errors_name_the_problem(cl_runtime, rng):
 
 
 def test_without_opencl_the_solver_says_what_is_missing(monkeypatch, rng):
-    from spectomo.recon.opencl import OpenCLUnavailableError
+    from spectomo.opencl.runtime import OpenCLUnavailableError
 
     haadf, maps, _ = _blocks(rng, ny=8, nx=1)
     monkeypatch.setenv("SPECTOMO_NO_OPENCL", "1")
@@ -197,19 +199,12 @@ def test_hebt_beats_best_sirt_on_every_element(cl_runtime, small_sim):
     Measured: SIRT best (of 5–120 it) SSIM_s / MSE Ag 0.960 / 0.064, Au 0.971 / 0.052; HEBT 200 it
     α = 0.6: 0.978 / 0.035, 0.977 / 0.040; α = 0.8: 0.983 / 0.028, 0.983 / 0.030.
     """
-    from spectomo.recon.astra_recon import reconstruct_path
-
-    noise = np.random.default_rng(5)
-    maps, truth = {}, {}
-    for line in small_sim.lines:
-        s = small_sim.net_counts[line].deepcopy()
-        s.data = gaussian_filter(noise.poisson(s.data).astype(np.float32), (0, 0.8, 0.8))
-        maps[line], truth[line] = s, small_sim.count_volume(line)
+    maps = poisson_maps({ln: small_sim.net_counts[ln] for ln in small_sim.lines}, seed=5, smooth=0.8)
+    truth = {ln: small_sim.count_volume(ln) for ln in maps}
     best = {}
     for name, st in maps.items():
-        path = reconstruct_path(st, (5, 10, 20, 30, 50, 80, 120), method="SIRT", progress=False)
-        best[name] = (max(ssim_structure(v, truth[name]) for v in path.values()),
-                      min(scaled_mse(v, truth[name]) for v in path.values()))
+        b = best_sirt(st, truth[name], checkpoints=(5, 10, 20, 30, 50, 80, 120), metrics=("ssim_s", "mse"))
+        best[name] = (b["ssim_s"][0], b["mse"][0])
     for alpha in (0.6, 0.8):
         res = spectomo.reconstruct_hebt(small_sim.haadf, maps, alpha=alpha, iterations=200, progress=False)
         for name in maps:

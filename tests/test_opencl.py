@@ -6,8 +6,8 @@ import sys
 import numpy as np
 import pytest
 
-from spectomo.recon import reference
-from spectomo.recon.opencl import OpenCLBuildError, OpenCLUnavailableError, get_runtime, kernel_dir
+from spectomo.opencl import twins as reference
+from spectomo.opencl.runtime import OpenCLBuildError, OpenCLUnavailableError, get_runtime, kernel_dir
 
 DTYPES = [np.float32, np.float64]
 
@@ -73,7 +73,7 @@ def test_unknown_device_is_named(cl_runtime):
 
 
 def test_import_never_needs_opencl():
-    code = "import spectomo, spectomo.datasets, spectomo.recon.opencl; print('ok')"
+    code = "import spectomo, spectomo.datasets, spectomo.opencl.runtime; print('ok')"
     env = {"SPECTOMO_NO_OPENCL": "1", "OCL_ICD_VENDORS": "/nonexistent", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stderr

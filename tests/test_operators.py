@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from spectomo.recon import reference as ref
-from spectomo.recon.operators import (BatchGeometry, Operators, auto_chunk, from_batch, radon_norm,
-                                      sinograms_from_batch, sinograms_to_batch, to_batch)
+from spectomo.opencl import twins as ref
+from spectomo.opencl.layout import BatchGeometry, from_batch, sinograms_from_batch, sinograms_to_batch, to_batch
+from spectomo.opencl.operators import Operators, auto_chunk, radon_norm
 
 pytestmark = pytest.mark.opencl
 
@@ -114,7 +114,7 @@ def test_gradient_of_a_ramp_and_neumann_boundary(cl_runtime):
 
 
 def test_batch_layout_round_trips_and_matches_astra_orientation(cl_runtime, rng):
-    from spectomo.recon.astra_ops import forward_project
+    from spectomo.geometry import forward_project
 
     tilts = np.arange(-60.0, 61.0, 15.0)
     nx, ny = 3, 20

@@ -204,7 +204,7 @@ def test_core_shell_compositions_and_gradient():
 
 
 def test_count_volume_reprojects_onto_the_net_counts():
-    from spectomo.recon.astra_ops import forward_project
+    from spectomo.geometry import forward_project
 
     sim = datasets.simulate("core_shell", size=16, tilts=[-30.0, 0.0, 40.0], noise=False,
                             energy_channels=64, energy_scale=0.2, progress=False)

@@ -151,14 +151,13 @@ def max_image_rotation(images: np.ndarray, *, max_rotation: float = 10.0, sigma:
 def _score(images: np.ndarray, tilts: np.ndarray, alignment: Alignment, columns: np.ndarray,
            iterations: int) -> float:
     """Relative re-projection residual of a non-negative SIRT of ``columns`` after ``alignment``."""
-    from ..recon.astra_ops import astra_ids
-    from ..recon.astra_recon import SliceSolver
+    from ..geometry.astra import SliceSolver, astra_ids
 
     data = warp(images, alignment)
     n, ny, _ = data.shape
     num = den = 0.0
     with astra_ids() as track:
-        solver = SliceSolver(track, tilts, ny, ny, "SIRT", constrain=True, device="cpu")
+        solver = SliceSolver(track, tilts, ny, ny, "SIRT", constrain=True, cuda=False)
         for x in columns:
             sino = data[:, :, int(x)]
             rec = solver.solve(sino, iterations)

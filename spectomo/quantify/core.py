@@ -71,19 +71,21 @@ def _mask(mask, mass, shape, *, search_max):
     return arr.astype(bool), None
 
 
-def quantify(volumes, *, method: str = "zeta", factors=None, beam_energy=None, dose=None, voxel_size=None,
+def quantify(volumes, *, method: str | None = None, factors=None, beam_energy=None, dose=None, voxel_size=None,
              mask="auto", solid_angle=None, haadf_angles=None, ratios=None, search_max: float = 0.5,
              progress: bool = True) -> Quantification:
     """Quantify reconstructed volumes into weight-fraction, density and atom-density volumes.
 
     Parameters
     ----------
-    volumes : dict[str, RecStack] or HEBTResult
+    volumes : dict[str, RecStack] or RecStacks
         One volume ``(nx, ny, nz)`` per X-ray line (``'Ag_La'``), in counts per voxel path length,
         from any reconstruction path (:func:`~spectomo.reconstruct`, TGV–KL, HEBT), all of one
-        shape. One line per element. An :class:`~spectomo.HEBTResult` brings its ratios and HAADF.
-    method : {'zeta', 'cross_section', 'hebt'}
+        shape. One line per element. The :class:`~spectomo.RecStacks` of
+        :func:`~spectomo.reconstruct_hebt` bring their response ratios and HAADF.
+    method : {'zeta', 'cross_section', 'hebt'}, optional
         See the module docstring. ``'hebt'`` needs HEBT volumes and their response ratios.
+        Default: ``'hebt'`` for volumes that carry response ratios (HEBT), else ``'zeta'``.
     factors : dict, optional
         ζ-factors (kg/m²), partial cross sections (barn) or HAADF factors ``z_A`` (barn·mol/g),
         keyed by line or element. Default: computed by :mod:`spectomo.physics` for ``beam_energy``.
@@ -103,9 +105,9 @@ def quantify(volumes, *, method: str = "zeta", factors=None, beam_energy=None, d
         EDS collection solid angle in sr (for theoretical factors); default
         ``metadata.Acquisition_instrument.TEM.Detector.EDS.solid_angle``.
     haadf_angles : (float, float), optional
-        HAADF inner/outer angles in mrad (for ``z_A``); default from the HEBTResult's HAADF.
+        HAADF inner/outer angles in mrad (for ``z_A``); default from the HEBT reconstruction's HAADF.
     ratios : dict, optional
-        HEBT response ratios by volume name or element; default from the HEBTResult or metadata.
+        HEBT response ratios by volume name or element; default from the HEBT reconstruction or the metadata.
     search_max : float
         Upper end of the automatic threshold search (fraction of the robust maximum).
     progress : bool
@@ -118,19 +120,18 @@ def quantify(volumes, *, method: str = "zeta", factors=None, beam_energy=None, d
         ``.density`` (g/cm³), ``.atom_density`` (dict element → atoms/nm³), ``.mask``, ``.factors``,
         ``.threshold_curve``; :meth:`Quantification.save` writes them to one ``.hspy`` file.
     """
-    if method not in inp.METHODS:
-        raise ValueError(f"method: expected one of {inp.METHODS}, got {method!r}")
-    vols, hebt = inp.check_volumes(volumes)
+    vols, recon = inp.check_volumes(volumes)
+    method = inp.default_method(method, recon)
     names = list(vols)
     elements = [inp.element_of(n) for n in names]
     shape = next(iter(vols.values())).data.shape
     energy = inp.resolve_beam_energy(beam_energy, vols)
     voxel = inp.resolve_voxel_size(voxel_size, vols)
     omega = inp.solid_angle(solid_angle, vols) if method != "hebt" else None
-    angles = inp.haadf_angles(haadf_angles, hebt) if method == "hebt" else None
+    angles = inp.haadf_angles(haadf_angles, recon) if method == "hebt" else None
     fac, source = resolve_factors(method, factors, names, beam_energy=energy, solid_angle=omega, haadf_angles=angles)
-    r = inp.hebt_ratios(ratios, vols, hebt) if method == "hebt" else None
-    d = inp.haadf_dose(dose, hebt) if method == "hebt" else inp.eds_dose(dose, vols)
+    r = inp.hebt_ratios(ratios, vols, recon) if method == "hebt" else None
+    d = inp.haadf_dose(dose, recon) if method == "hebt" else inp.eds_dose(dose, vols)
     if d is None:
         inp.warn_missing("the dose", "pass dose= or set beam_current and live_time in the metadata")
     elif voxel is None:

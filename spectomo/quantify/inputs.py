@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -23,15 +24,15 @@ def element_of(name: str) -> str:
 
 
 def check_volumes(volumes) -> tuple[dict, object]:
-    """``(dict name → RecStack, HEBTResult or None)``; shapes, NaN and element uniqueness checked."""
-    from ..recon.hebt import HEBTResult
+    """``(dict name → RecStack, source)``; shapes, NaN and element uniqueness checked.
 
-    hebt = None
-    if isinstance(volumes, HEBTResult):
-        hebt, volumes = volumes, volumes.volumes
-    if not isinstance(volumes, dict) or not volumes:
-        raise TypeError(f"volumes: expected a non-empty dict of X-ray line → RecStack (or an HEBTResult), "
-                        f"got {type(volumes).__name__}")
+    ``source`` is ``volumes`` itself when it carries reconstruction attributes (a
+    :class:`~spectomo.RecStacks`: ``ratios``, ``haadf``), read by duck typing, else None.
+    """
+    source = volumes if hasattr(volumes, "ratios") and hasattr(volumes, "haadf") else None
+    if not isinstance(volumes, Mapping) or not volumes:
+        raise TypeError(f"volumes: expected a non-empty dict of X-ray line → RecStack (or the RecStacks of a "
+                        f"reconstruction), got {type(volumes).__name__}")
     shape, seen = None, {}
     for name, vol in volumes.items():
         if not hasattr(vol, "data") or np.ndim(vol.data) != 3:
@@ -51,7 +52,16 @@ def check_volumes(volumes) -> tuple[dict, object]:
                              "all volumes must come from one reconstruction grid")
         if not np.all(np.isfinite(np.asarray(vol.data))):
             raise ValueError(f"volumes[{name!r}]: contains NaN or infinite values")
-    return dict(volumes), hebt
+    return dict(volumes), source
+
+
+def default_method(method, source) -> str:
+    """``method``, or by default 'hebt' for volumes that carry HEBT response ratios, else 'zeta'."""
+    if method is None:
+        method = "hebt" if getattr(source, "ratios", None) else "zeta"
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    return method
 
 
 def metadata_value(volumes: dict, path: str):
@@ -104,13 +114,13 @@ def eds_dose(dose, volumes: dict) -> float | None:
                                  positive("live_time (metadata)", live, "s"))
 
 
-def haadf_dose(dose, hebt) -> float | None:
+def haadf_dose(dose, source) -> float | None:
     """HAADF electrons per probe position: the argument, else beam current × HAADF dwell time."""
     if dose is not None:
         return positive("dose", dose, "the HAADF electron dose per probe position (electrons)")
-    if hebt is None:
+    if getattr(source, "haadf", None) is None:
         return None
-    md = hebt.haadf.metadata
+    md = source.haadf.metadata
     current = md.get_item("Acquisition_instrument.TEM.beam_current")
     dwell = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.dwell_time")
     if current is None or dwell is None:
@@ -118,14 +128,14 @@ def haadf_dose(dose, hebt) -> float | None:
     return physics.electron_dose(float(current), float(dwell))
 
 
-def haadf_angles(angles, hebt) -> tuple[float, float] | None:
+def haadf_angles(angles, source) -> tuple[float, float] | None:
     if angles is not None:
         inner, outer = (float(a) for a in angles)
         if not 0 <= inner < outer:
             raise ValueError(f"haadf_angles: expected (inner, outer) in mrad with inner < outer, got {angles}")
         return inner, outer
-    if hebt is not None:
-        md = hebt.haadf.metadata
+    if getattr(source, "haadf", None) is not None:
+        md = source.haadf.metadata
         inner = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.inner_angle")
         outer = md.get_item("Acquisition_instrument.TEM.Detector.HAADF.outer_angle")
         if inner is not None and outer is not None:
@@ -139,10 +149,10 @@ def solid_angle(value, volumes: dict) -> float | None:
     return None if value is None else positive("solid_angle", value, "the EDS solid angle in sr")
 
 
-def hebt_ratios(ratios, volumes: dict, hebt) -> dict:
-    """Response ratio per volume name: the argument, the HEBTResult, or each volume's metadata."""
-    if ratios is None and hebt is not None:
-        ratios = hebt.ratios
+def hebt_ratios(ratios, volumes: dict, source) -> dict:
+    """Response ratio per volume name: the argument, the reconstruction's, or each volume's metadata."""
+    if ratios is None:
+        ratios = getattr(source, "ratios", None)
     out = {}
     for name, vol in volumes.items():
         r = None
@@ -151,7 +161,7 @@ def hebt_ratios(ratios, volumes: dict, hebt) -> dict:
         elif vol.metadata.has_item("Reconstruction.ratio"):
             r = vol.metadata.get_item("Reconstruction.ratio")
         if r is None:
-            raise ValueError(f"ratios: no HEBT response ratio for {name!r}; pass an HEBTResult, ratios=, or "
+            raise ValueError(f"ratios: no HEBT response ratio for {name!r}; pass the RecStacks of reconstruct_hebt, ratios=, or "
                              "volumes from reconstruct_hebt (metadata.Reconstruction.ratio)")
         out[name] = positive(f"ratios[{name!r}]", r, "a positive response ratio")
     return out

@@ -22,23 +22,24 @@ SIRT. The results are returned in the maps' units (``X_A = Y_A / r_A``).
 
 Every iteration is two fused kernels on the shared projector (``kernels/hebt.cl``): a forward
 projection that also forms the weighted block residual, and a back-projection that also applies the
-SIRT update and the bound. The row and column sums of W are computed once.
+SIRT update and the bound. The row and column sums of W are computed once. The iterations are run
+by :func:`spectomo.recon.driver.run` (stopping, callbacks, checkpoints, history); the objective it
+reports is the squared residual of the stacked system, ``Σ_c a_c² ‖d_c − P_c‖² + α² ‖I_H − Σ q P‖²``
+in the solver's units.
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
-
 import numpy as np
-from tqdm.auto import tqdm
 
-from .inputs import check_channels
-from .operators import BatchGeometry, Operators, auto_chunk, from_batch, sinograms_to_batch, slice_operators
-from .output import rec_signal
+from ..opencl.layout import BatchGeometry, from_batch, sinograms_to_batch
+from ..opencl.operators import Operators, auto_chunk, slice_operators
+from .channels import check_haadf_and_maps
+from .driver import Solver, positive_int, run
 from .ratios import ResponseFitError, fit_response_ratios
+from .result import RecStacks, make_result
 
-__all__ = ["reconstruct_hebt", "HEBTResult", "HEBTSolver", "block_coefficients"]
+__all__ = ["reconstruct_hebt", "HEBTSolver", "block_coefficients"]
 
 _EPS = 1e-6  # row / column sums below this get zero weight (ASTRA's convention)
 
@@ -73,8 +74,7 @@ def _inverse(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass
-class HEBTSolver:
+class HEBTSolver(Solver):
     """State and kernels of one HEBT problem on an OpenCL device.
 
     Parameters
@@ -86,46 +86,48 @@ class HEBTSolver:
     ratios : sequence of float (k,)
     alpha : float
     normalise, nonnegative : bool
+    device : optional
+        OpenCL device.
+    capacity : int
+        Most iterations this solver will run (the per-iteration residuals are kept on the device).
+    names : sequence of str (k,), optional
+        Map names, for :meth:`volumes` and the metrics.
     """
 
-    maps: list
-    haadf: np.ndarray
-    tilts: np.ndarray
-    ratios: tuple
-    alpha: float
-    normalise: bool = True
-    nonnegative: bool = True
-    device: object = None
-    capacity: int = 1
-    iteration: int = 0
-    coef: dict = field(init=False)
+    label = "HEBT"
 
-    def __post_init__(self):
-        n_t, ny, nx = self.haadf.shape
+    def __init__(self, maps, haadf, tilts, ratios, alpha: float, normalise: bool = True, nonnegative: bool = True,
+                 device=None, capacity: int = 1, *, names=None):
+        self.maps, self.haadf, self.ratios, self.alpha = list(maps), np.asarray(haadf), tuple(ratios), float(alpha)
+        self.normalise, self.nonnegative, self.capacity, self.iteration = bool(normalise), bool(nonnegative), int(capacity), 0
         nc = len(self.maps)
-        chunk = auto_chunk(nx * nc, device=self.device, multiple=nc)  # whole voxels per work item
-        self.geom = g = BatchGeometry(self.tilts, ny, ny, nx, nc, chunk=chunk)
-        self.ops = o = Operators(g, device=self.device)
-        self.coef = block_coefficients(self.ratios, self.alpha, self.normalise)
-        c = self.coef
+        self.names = list(names) if names is not None else [f"map {c}" for c in range(nc)]
+        n_t, ny, nx = self.haadf.shape
+        chunk = auto_chunk(nx * nc, device=device, multiple=nc)  # whole voxels per work item
+        self.geom = g = BatchGeometry(tilts, ny, ny, nx, nc, chunk=chunk)
+        self.ops = o = Operators(g, device=device)
+        self.coef = c = block_coefficients(self.ratios, self.alpha, self.normalise)
         d = sinograms_to_batch([m * s for m, s in zip(self.maps, c["data_scale"])], g)
         ih = np.zeros((n_t, ny, g.bp // nc), dtype=np.float32)
         ih[:, :, :nx] = self.haadf
         rho, gamma = self._sums()
-        self.buf = {"x": o.buffer(size=o.n_vox), "g": o.buffer(size=o.n_sino), "d": o.buffer(d),
-                    "ih": o.buffer(ih), "inv_row": o.buffer(_inverse(rho)), "inv_col": o.buffer(_inverse(gamma)),
-                    "coef": o.buffer(np.concatenate([c["a"], c["h"], c["q"]])), "s": o.buffer(c["s"])}
         self.n_items = (g.bp // g.chunk) * g.ndet * g.n_angles
-        self.buf["part"] = o.buffer(size=self.n_items * (nc + 1))
-        self.buf["hist"] = o.buffer(size=(self.capacity + 1) * (nc + 1))
-        self.k_res = o.kernel("hebt.cl", "hebt_residual")
-        self.k_red = o.kernel("hebt.cl", "hebt_reduce")
-        self.k_upd = o.kernel("hebt.cl", "hebt_update")
+        self.buf = b = o.allocate(
+            {"x": g.n_vox, "g": g.n_sino, "d": d, "ih": ih, "inv_row": _inverse(rho), "inv_col": _inverse(gamma),
+             "coef": np.concatenate([c["a"], c["h"], c["q"]]), "s": np.asarray(c["s"]),
+             "part": self.n_items * (nc + 1), "hist": (self.capacity + 1) * (nc + 1)},
+            what=f"HEBT of {nc} map(s) × {nx} slices of {ny}×{ny}")
         ls = 1
         while ls * 2 <= min(64, o.rt.device.max_work_group_size):
             ls *= 2
         self._ls = ls
-        self._local = o.cl.LocalMemory(ls * (nc + 1) * o.dtype.itemsize)
+        self.k_res = o.kernel("hebt.cl", "hebt_residual").bind(g=b["g"], part=b["part"], x=b["x"], d=b["d"],
+                                                               ih=b["ih"], inv_row=b["inv_row"], coef=b["coef"])
+        self.k_red = o.kernel("hebt.cl", "hebt_reduce").bind(
+            hist=b["hist"], part=b["part"], n_items=self.n_items,
+            scratch=o.cl.LocalMemory(ls * (nc + 1) * o.dtype.itemsize))
+        self.k_upd = o.kernel("hebt.cl", "hebt_update").bind(x=b["x"], g=b["g"], inv_col=b["inv_col"],
+                                                             colscale=b["s"], lo=0 if self.nonnegative else -np.inf)
         # norms of the data, for relative residuals (in map / HAADF units)
         self.data_norms = np.array([np.linalg.norm(m) for m in self.maps] + [np.linalg.norm(self.haadf)])
 
@@ -137,105 +139,80 @@ class HEBTSolver:
         return rho, gamma
 
     def _residual(self, slot: int) -> None:
-        o = self.ops
-        cl, q = o.cl, o.rt.queue
-        cl.enqueue_nd_range_kernel(q, self.k_res, o.sino_chunks, None)
-        self.k_red.set_arg(3, np.int32(slot))
-        cl.enqueue_nd_range_kernel(q, self.k_red, (self._ls,), (self._ls,))
+        """Residual of the current iterate into ``g`` and its squared norms into history slot ``slot``."""
+        self.k_res(self.ops.sino_chunks)
+        self.k_red((self._ls,), (self._ls,), slot=slot)
 
-    def _set_args(self) -> None:
-        o, g, b = self.ops, self.geom, self.buf
-        ndet = np.int32(g.ndet)
-        self.k_res.set_args(b["g"], b["part"], b["x"], b["d"], b["ih"], o.ang, b["inv_row"], b["coef"],
-                            *g.sizes, ndet)
-        self.k_red.set_args(b["hist"], b["part"], np.int32(self.n_items), np.int32(0), self._local)
-        lo = o.real(0 if self.nonnegative else -np.inf)
-        self.k_upd.set_args(b["x"], b["g"], o.ang, np.int32(g.n_angles), b["inv_col"], b["s"], lo,
-                            *g.sizes, ndet)
+    def initialise(self) -> None:
+        self.ops.write(self.buf["x"], np.zeros(self.geom.vol_shape, dtype=np.float32))
+        self.iteration = 0
 
     def step(self, n: int = 1) -> None:
         """Enqueue ``n`` SIRT iterations (residual of the current iterate, then the update)."""
         if self.iteration + n > self.capacity:
             raise ValueError(f"iterations: the solver was sized for {self.capacity}")
-        self._set_args()
-        o = self.ops
         for _ in range(int(n)):
             self._residual(self.iteration)
-            o.cl.enqueue_nd_range_kernel(o.rt.queue, self.k_upd, o.vol_chunks, None)
+            self.k_upd(self.ops.vol_chunks)
             self.iteration += 1
 
+    def sync(self) -> None:
+        self.ops.finish()
+
     def finalise(self) -> None:
-        """Residual of the final iterate (slot ``iteration`` of the history)."""
-        self._set_args()
+        """Residual of the current iterate (slot ``iteration`` of the history)."""
         self._residual(self.iteration)
         self.ops.finish()
+
+    def _squares(self, upto: int) -> np.ndarray:
+        nc = len(self.maps)
+        h = self.ops.read(self.buf["hist"], ((self.capacity + 1) * (nc + 1),))
+        return h[: upto * (nc + 1)].reshape(upto, nc + 1).astype(np.float64)
 
     def residuals(self, upto: int | None = None) -> np.ndarray:
         """Relative residual norms ``(n, k + 1)``: rows are iterates 0…n−1, columns the EDS blocks
         ``‖I_c − W X_c‖/‖I_c‖`` then the HAADF ``‖I_H − Σ r_c W X_c‖/‖I_H‖``."""
-        nc = len(self.maps)
-        n = self.iteration + 1 if upto is None else int(upto)
-        h = self.ops.read(self.buf["hist"], ((self.capacity + 1) * (nc + 1),))
-        sq = h[: n * (nc + 1)].reshape(n, nc + 1).astype(np.float64)
+        sq = self._squares(self.iteration + 1 if upto is None else int(upto))
         scale = np.append(self.coef["out_scale"], 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.sqrt(np.maximum(sq, 0)) * scale / self.data_norms
 
-    def volumes(self) -> list[np.ndarray]:
+    def check(self) -> dict:
+        """Objective (squared residual of the stacked system) and the relative residual of each block."""
+        self.finalise()
+        sq = self._squares(self.iteration + 1)[-1]
+        objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
+        rel = self.residuals()[-1]
+        return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+
+    def monitor(self) -> np.ndarray:
+        return self.ops.read(self.buf["x"], self.geom.vol_shape)
+
+    def state(self) -> dict:
+        self.finalise()
+        return {"x": self.monitor(), "hist": self._squares(self.iteration + 1).astype(np.float32)}
+
+    def set_state(self, state: dict, iteration: int) -> None:
+        x, hist = np.asarray(state["x"]), np.asarray(state["hist"], dtype=np.float32)
+        if x.shape != self.geom.vol_shape or hist.shape != (int(iteration) + 1, len(self.maps) + 1):
+            raise ValueError(f"checkpoint: arrays of shape {x.shape}, {hist.shape} do not fit this problem")
+        if iteration > self.capacity:
+            raise ValueError(f"iterations: the solver was sized for {self.capacity}")
+        full = np.zeros(((self.capacity + 1) * (len(self.maps) + 1),), dtype=np.float32)
+        full[: hist.size] = hist.ravel()
+        self.ops.write(self.buf["x"], x)
+        self.ops.write(self.buf["hist"], full)
+        self.iteration = int(iteration)
+
+    def signature(self) -> tuple[list, dict]:
+        return [*self.maps, self.haadf], {"ratios": list(self.ratios), "alpha": self.alpha, "names": self.names,
+                                          "normalise": self.normalise, "nonnegative": self.nonnegative,
+                                          "tilts": self.geom.tilts.tolist()}
+
+    def volumes(self) -> dict:
         """Current element volumes in map units, ``(nx, ny, nz)`` each."""
         vols = from_batch(self.ops.read(self.buf["x"], self.geom.vol_shape), self.geom)
-        return [v * np.float32(s) for v, s in zip(vols, self.coef["out_scale"])]
-
-
-@dataclass
-class HEBTResult:
-    """Output of :func:`reconstruct_hebt`.
-
-    Attributes
-    ----------
-    volumes : dict[str, RecStack (nx, ny, nz)]
-        One volume per element in the maps' units per voxel path length.
-    haadf : RecStack (nx, ny, nz)
-        The HAADF model ``Σ_A r_A X_A`` in HAADF units per voxel path length.
-    ratios : dict[str, float]
-        Response ratios used (fitted or given).
-    r2 : float or None
-        R² of the ratio fit (None when ratios were given).
-    alpha : float
-    residuals : dict[str, ndarray (n_iterations + 1,)]
-        Relative residual norm of each EDS block and of ``"HAADF"`` for iterates 0…n.
-    """
-
-    volumes: dict
-    haadf: object
-    ratios: dict
-    r2: float | None
-    alpha: float
-    residuals: dict
-
-    def __getitem__(self, name: str):
-        return self.volumes[name]
-
-    def quantify(self, **kwargs):
-        """Weight fractions from these volumes with the HAADF factors (Yuan eq. 18):
-        :func:`spectomo.quantify` with ``method='hebt'`` (keyword options passed on)."""
-        from ..quantify import quantify
-
-        return quantify(self, method=kwargs.pop("method", "hebt"), **kwargs)
-
-    def plot_residuals(self, ax=None):
-        """Residual histories on a log scale; returns the matplotlib axes."""
-        import matplotlib.pyplot as plt
-
-        if ax is None:
-            _, ax = plt.subplots(figsize=(5, 3.5))
-        for name, r in self.residuals.items():
-            ax.semilogy(np.arange(len(r)), r, label=name)
-        ax.set_xlabel("iteration")
-        ax.set_ylabel("relative residual")
-        ax.set_title(f"HEBT, α = {self.alpha:g}")
-        ax.legend()
-        return ax
+        return {n: v * np.float32(s) for n, v, s in zip(self.names, vols, self.coef["out_scale"])}
 
 
 def _resolve_ratios(ratios: dict, names: list) -> dict:
@@ -263,9 +240,22 @@ def _resolve_ratios(ratios: dict, names: list) -> dict:
     return out
 
 
+def _ratios(haadf, maps: dict, ratios) -> tuple[dict, float | None]:
+    """Given ratios (validated, keyed onto the map names) or fitted ones with their R²."""
+    if ratios is not None:
+        return _resolve_ratios(ratios, list(maps)), None
+    fitted, r2 = fit_response_ratios(haadf, maps)
+    zero = [n for n, v in fitted.items() if not v > 0]
+    if zero:
+        raise ResponseFitError(f"maps: the fitted response ratio of {zero} is 0 (R² = {r2:.3f}): the HAADF "
+                               "carries no signal of these maps; leave them out or pass ratios=")
+    return fitted, r2
+
+
 def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int = 200, ratios=None,
-                     normalise: bool = True, nonnegative: bool = True, device=None, progress: bool = True,
-                     callback=None, check_every: int = 10) -> HEBTResult:
+                     normalise: bool = True, nonnegative: bool = True, tol: float | None = None, device=None,
+                     progress: bool = True, callback=None, check_every: int = 10, checkpoint=None,
+                     checkpoint_every: int = 50) -> RecStacks:
     """Reconstruct all elemental volumes together with the HAADF (HEBT, Yuan et al. 2020 eq. 17).
 
     Parameters
@@ -273,40 +263,34 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
     haadf : TomoStack (n_tilts, ny, nx)
         HAADF projections, aligned with the maps.
     maps : dict[str, TomoStack (n_tilts, ny, nx)]
-        One elemental map stack per element (e.g. ``{"Ag_La": …, "Au_La": …}``), same grid and
-        tilts as ``haadf``.
+        One map stack per element (e.g. ``{"Ag_La": …, "Au_La": …}``) on the HAADF's grid and tilts.
     alpha : float
         Weight of the HAADF term, 0 ≤ α < 1. α = 0 is per-element SIRT; the paper finds 0.6–0.9
         best, with the best iteration count growing with α.
     iterations : int
-        SIRT iterations (HEBT needs more than single-channel SIRT; the paper uses 100–500).
+        Most SIRT iterations (HEBT needs more than single-channel SIRT; the paper uses 100–500).
     ratios : dict[str, float], optional
         Response ratios r_A keyed by map name or element symbol; default: fitted with
         :func:`fit_response_ratios`.
     normalise : bool
-        Solve eq. 17 in HAADF units (see the module docstring). False solves the unnormalised
-        map-unit system, in which the HAADF block swamps the maps; for comparison only.
+        Solve eq. 17 in HAADF units (module docstring). False solves the unnormalised map-unit
+        system, in which the HAADF block swamps the maps; for comparison only.
     nonnegative : bool
         Clip the volumes at 0 after every iteration.
+    tol, callback, check_every, checkpoint, checkpoint_every, progress
+        The driver's (:func:`spectomo.recon.driver.run`), as in :func:`spectomo.reconstruct_tgv`; the
+        callback's ``info.metrics`` holds the relative residual of each block.
     device : optional
-        OpenCL device (see :func:`spectomo.recon.opencl.get_runtime`).
-    progress : bool
-        Progress bar over iterations.
-    callback : callable, optional
-        ``callback(info)`` every ``check_every`` iterations with ``iteration``, ``residuals``
-        (dict of the current relative residuals), ``seconds`` and ``volumes`` (a function
-        returning the current volumes as a dict of arrays); returning True stops the run.
-    check_every : int
-        Iterations between progress updates and callbacks.
+        OpenCL device (see :func:`spectomo.opencl.get_runtime`).
 
     Returns
     -------
-    HEBTResult
-        ``.volumes`` (dict of RecStack in map units per voxel path length, with the parameters,
-        ratios and residual history in ``metadata.Reconstruction``), ``.haadf``, ``.ratios``,
-        ``.r2``, ``.residuals``.
+    RecStacks
+        One RecStack per map in map units per voxel path length; ``.haadf`` the HAADF model
+        ``Σ r_A X_A``; ``.ratios``, ``.r2``, ``.residuals`` (per iteration) and the run in
+        ``metadata.Reconstruction``.
     """
-    maps = check_channels(maps, arg="maps", reference=("haadf", haadf))
+    maps = check_haadf_and_maps(haadf, maps, required=True)
     names = list(maps)
     try:
         alpha = float(alpha)
@@ -314,55 +298,21 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
         raise TypeError(f"alpha: expected a number in [0, 1), got {alpha!r}") from None
     if not 0 <= alpha < 1:
         raise ValueError(f"alpha: expected 0 ≤ α < 1 (the weight of the HAADF term), got {alpha}")
-    if int(iterations) < 1:
-        raise ValueError(f"iterations: must be ≥ 1, got {iterations}")
-    if ratios is None:
-        fitted, r2 = fit_response_ratios(haadf, maps)
-        zero = [n for n, v in fitted.items() if not v > 0]
-        if zero:
-            raise ResponseFitError(f"maps: the fitted response ratio of {zero} is 0 (R² = {r2:.3f}): the HAADF "
-                                   "carries no signal of these maps; leave them out or pass ratios=")
-        ratios = fitted
-    else:
-        ratios, r2 = _resolve_ratios(ratios, names), None
-    h = np.asarray(haadf.data, dtype=np.float32)
-    data = [np.asarray(maps[n].data, dtype=np.float32) for n in names]
-    total = int(iterations)
-    solver = HEBTSolver(data, h, haadf.tilts, tuple(ratios[n] for n in names), alpha, bool(normalise),
-                        bool(nonnegative), device, capacity=total)
-    check_every = max(1, int(check_every))
-    stopped = "iterations"
-    t0 = time.perf_counter()
-    bar = tqdm(total=total, desc="HEBT", unit="it", disable=not progress, leave=False)
-    try:
-        while solver.iteration < total:
-            n = min(check_every, total - solver.iteration)
-            solver.step(n)
-            solver.ops.finish()
-            bar.update(n)
-            if callback is not None:
-                solver.finalise()  # residual of the current iterate (recomputed identically next step)
-                last = solver.residuals()[-1]
-                info = {"iteration": solver.iteration, "seconds": time.perf_counter() - t0,
-                        "residuals": dict(zip([*names, "HAADF"], map(float, last))),
-                        "volumes": lambda: dict(zip(names, solver.volumes()))}
-                if callback(info):
-                    stopped = "callback"
-                    break
-    finally:
-        bar.close()
-    solver.finalise()
-    elapsed = time.perf_counter() - t0
+    ratios, r2 = _ratios(haadf, maps, ratios)
+    solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
+                        np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,
+                        normalise, nonnegative, device, capacity=positive_int(iterations, "iterations"), names=names)
+    record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
+                 checkpoint_every=checkpoint_every, progress=progress)
     hist = solver.residuals()
     residuals = {n: hist[:, i] for i, n in enumerate([*names, "HAADF"])}
-    vols = dict(zip(names, solver.volumes()))
-    info = {"software": "spectomo", "method": "HEBT (stacked SIRT)", "iterations": int(solver.iteration),
-            "stopped_by": stopped, "alpha": alpha, "ratios": dict(ratios), "r2": -1.0 if r2 is None else r2,
-            "ratios_fitted": r2 is not None, "normalise": bool(normalise), "nonnegative": bool(nonnegative),
-            "channels": names, "haadf_source": haadf.metadata.General.title or "haadf",
-            "device": solver.ops.rt.device.name.strip(), "projector": "linear (Huber 2019 eq. 8)",
-            "seconds": float(elapsed), "residual_history": {k: v.copy() for k, v in residuals.items()}}
-    out = {n: rec_signal(vols[n], maps[n], "HEBT", dict(info, ratio=float(ratios[n]))) for n in names}
+    vols = solver.volumes()
+    common = {"alpha": alpha, "ratios": dict(ratios), "r2": -1.0 if r2 is None else r2, "ratios_fitted": r2 is not None,
+              "normalise": bool(normalise), "nonnegative": bool(nonnegative), "channels": names,
+              "haadf_source": haadf.metadata.General.title or "haadf", "device": solver.ops.rt.device.name.strip(),
+              "projector": "linear (Huber 2019 eq. 8)", "residual_history": residuals}
     model = sum(np.float32(ratios[n]) * vols[n] for n in names)
-    hrec = rec_signal(model, haadf, "HEBT model", dict(info, units_note="Σ r_A X_A, HAADF units"))
-    return HEBTResult(volumes=out, haadf=hrec, ratios=dict(ratios), r2=r2, alpha=alpha, residuals=residuals)
+    return make_result(maps, vols, record, method="HEBT", label="HEBT", common=common,
+                       per_channel={n: {"ratio": float(ratios[n])} for n in names},
+                       haadf=(haadf, model, {"units_note": "Σ r_A X_A, HAADF units"}), ratios=dict(ratios), r2=r2,
+                       residuals=residuals)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import nnls
 
-from .inputs import check_channels
+from .channels import check_channels
 
 __all__ = ["fit_response_ratios", "ResponseFitError"]
 

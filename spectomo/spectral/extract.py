@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..signals import TomoStack
 from .inputs import SpectralInput, SpectralInputError, as_spectral_input, iter_blocks
 from .lines import Line, select_lines

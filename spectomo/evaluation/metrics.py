@@ -1,4 +1,4 @@
-"""Scores of a reconstruction against a known volume."""
+"""Scores of a reconstruction against a known volume (PSNR, the SSIM structure term, scaled MSE)."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@
   else the first CPU device (PoCL from ``pocl-binary-distribution``).
 * One context and queue per device (:func:`get_runtime`), shared by every solver.
 * Programs are built once per (context, source hash, options) with ``-I <kernels>`` so ``#include``
-  works; kernel objects are fetched once and reused.
+  works, and with ``-cl-kernel-arg-info`` so that kernel arguments can be bound by name
+  (:class:`spectomo.opencl.operators.Kernel`); kernel objects are fetched once and reused.
+* :func:`memory_limits` says how much a device can hold; allocations are checked against it
+  before they are made (:class:`DeviceMemoryError`).
 * Importing this module never fails without OpenCL; :func:`get_runtime` then raises
   :class:`OpenCLUnavailableError` naming what is missing. ``SPECTOMO_NO_OPENCL=1`` switches OpenCL
   off. A failed build raises :class:`OpenCLBuildError` carrying the compiler log.
@@ -21,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["OpenCLUnavailableError", "OpenCLBuildError", "kernel_dir", "get_runtime", "Runtime",
-           "opencl_available"]
+__all__ = ["OpenCLUnavailableError", "OpenCLBuildError", "DeviceMemoryError", "kernel_dir", "get_runtime",
+           "Runtime", "opencl_available", "memory_limits"]
 
 
 class OpenCLUnavailableError(RuntimeError):
@@ -35,6 +38,10 @@ class OpenCLBuildError(RuntimeError):
     def __init__(self, message: str, log: str = ""):
         super().__init__(f"{message}\n--- compiler log ---\n{log}" if log else message)
         self.log = log
+
+
+class DeviceMemoryError(MemoryError):
+    """A problem does not fit in the OpenCL device's memory; the message gives the estimate."""
 
 
 def kernel_dir() -> Path:
@@ -145,7 +152,7 @@ class Runtime:
 
     def build_options(self, dtype=np.float32, extra=()) -> tuple[str, ...]:
         """Standard options: include path and the ``real`` type."""
-        opts = ["-I", str(kernel_dir())]
+        opts = ["-I", str(kernel_dir()), "-cl-kernel-arg-info"]
         if np.dtype(dtype) == np.float64:
             if not self.has_double:
                 raise OpenCLUnavailableError(f"device {self.device.name!r} has no float64 support")
@@ -198,6 +205,24 @@ def get_runtime(device=None) -> Runtime:
     if rt is None:
         rt = _RUNTIMES[key] = Runtime(dev)
     return rt
+
+
+def memory_limits(device) -> tuple[int, int | None]:
+    """``(total, per_buffer)`` bytes a device can hold: its global memory and largest allocation.
+
+    CPU devices (PoCL) share the host's memory and do not enforce the global memory size they
+    report, so the limit there is the host's physical memory and the per-buffer size is left to
+    the allocation itself (None).
+    """
+    import pyopencl as cl
+
+    if device.type & cl.device_type.CPU:
+        try:
+            host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # not POSIX: trust the device
+            host = 0
+        return max(int(device.global_mem_size), int(host)), None
+    return int(device.global_mem_size), int(device.max_mem_alloc_size)
 
 
 def opencl_available() -> bool:

@@ -46,3 +46,22 @@ def check_channels(stacks, *, arg: str = "stacks", reference=None) -> dict:
             raise ValueError(f"{arg}[{name!r}]: tilt angles differ from {ref_label} (first at projection {i}: "
                              f"{s.tilts[i]:g}° vs {ref.tilts[i]:g}°)")
     return dict(stacks)
+
+
+def check_haadf_and_maps(haadf, maps, *, required: bool) -> dict:
+    """Validate the joint solvers' ``(haadf, maps)`` inputs; returns ``maps`` as a plain dict.
+
+    ``haadf`` is a TomoStack on the maps' grid and tilts (or None where ``required`` is False);
+    ``maps`` a non-empty dict of TomoStacks.
+    """
+    if isinstance(haadf, dict):
+        raise TypeError("haadf: expected a TomoStack (or None), got a dict; call (haadf, maps) with the maps "
+                        "dict second, e.g. reconstruct_tgv(haadf, maps)")
+    if haadf is None:
+        if required:
+            raise TypeError("haadf: expected the HAADF TomoStack, got None")
+        return check_channels(maps, arg="maps")
+    out = check_channels(maps, arg="maps", reference=("haadf", haadf))
+    if "HAADF" in out:
+        raise ValueError("maps: a map is named 'HAADF'; pass the HAADF as the haadf argument instead")
+    return out

@@ -1,8 +1,15 @@
-"""NumPy twins of the OpenCL kernels in ``kernels/`` (the specification each kernel is tested against)."""
+"""NumPy twins of the OpenCL kernels in ``kernels/`` (the specification each kernel is tested against).
+
+Arrays use the batched layout of :mod:`spectomo.opencl.layout`: volumes ``(ny, nz, bp)``, vector
+fields ``(k, ny, nz, bp)``, sinograms ``(n_angles, n_det, bp)``, with ``b = x·nc + c`` and zero
+padding for ``b ≥ nx·nc``. The projector is :func:`spectomo.geometry.convention.radon_matrix`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ..geometry.convention import radon_matrix
 
 
 def axpby(x: np.ndarray, y: np.ndarray, a: float, b: float) -> np.ndarray:
@@ -16,36 +23,6 @@ def clip_min(x: np.ndarray, lo: float) -> np.ndarray:
 
 
 # --- operator layer (kernels/projector.cl, gradient.cl) ---------------------------------------------
-# Arrays use the batched layout of spectomo.recon.operators: volumes (ny, nz, bp), vector fields
-# (k, ny, nz, bp), sinograms (n_angles, n_det, bp), with b = x * nc + c and zero padding b ≥ nx·nc.
-
-
-def radon_matrix(tilts, ny: int, nz: int, n_det: int | None = None):
-    """Sparse matrix of the projector (Huber et al. 2019, eq. 8) for one slice.
-
-    Rows ``k·n_det + s`` (angle, detector bin), columns ``y·nz + z``; pixel (y, z) lies at detector
-    position ``t = (y − (ny−1)/2) cos θ − (z − (nz−1)/2) sin θ + (n_det−1)/2`` and adds ``1 − f`` to
-    bin ``⌊t⌋`` and ``f = t − ⌊t⌋`` to the next (the hat function of width one bin).
-    """
-    import scipy.sparse as sp
-
-    n_det = int(n_det or ny)
-    th = np.deg2rad(np.asarray(tilts, dtype=float).reshape(-1))
-    yy, zz = np.meshgrid(np.arange(ny) - (ny - 1) / 2, np.arange(nz) - (nz - 1) / 2, indexing="ij")
-    pix = np.arange(ny * nz)
-    rows, cols, vals = [], [], []
-    for k, t in enumerate(th):
-        pos = yy.ravel() * np.cos(t) - zz.ravel() * np.sin(t) + (n_det - 1) / 2
-        i0 = np.floor(pos).astype(int)
-        f = pos - i0
-        for i, w in ((i0, 1 - f), (i0 + 1, f)):
-            ok = (i >= 0) & (i < n_det) & (w > 0)
-            rows.append(k * n_det + i[ok])
-            cols.append(pix[ok])
-            vals.append(w[ok])
-    return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                         shape=(len(th) * n_det, ny * nz))
-
 
 def radon(vol: np.ndarray, tilts, n_det: int | None = None) -> np.ndarray:
     """``T vol`` for a batch ``(ny, nz, B)`` → ``(n_angles, n_det, B)`` (``projector.cl:radon_fwd``)."""
