@@ -13,8 +13,8 @@ import time
 import numpy as np
 
 from spectomo import TomoStack
+from spectomo.geometry import forward_project
 from spectomo.phantoms import make_phantom
-from spectomo.recon.astra_ops import forward_project
 
 
 def main():

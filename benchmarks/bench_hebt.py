@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from spectomo.recon.astra_recon import reconstruct_sinograms
+from spectomo.geometry.astra import reconstruct_sinograms
 from spectomo.recon.hebt import HEBTSolver
 
 

@@ -5,11 +5,12 @@ Data: the simulator's net-count projections of Ag Lα and Au Lα with Poisson no
 Gaussian of σ = 0.8 px (``--sigma``; 0 turns it off) before *both* SIRT and HEBT. Truth: the
 simulator's count volumes. Scores: the SSIM structure term (eq. 19, C = 0) and the MSE after the
 best scaling, relative to mean(truth²), plus the core/shell contrast of each map (mean in the core
-÷ mean in the shell, 1-voxel-eroded masks from the phantom) against the truth's.
+÷ mean in the shell) against the truth's.
 
 Printed: the best SIRT (over 5–300 iterations), the HAADF-only baseline (a HAADF SIRT volume
 scored against each element: what a map that only copies the particle shape would get), the
-SSIM/MSE table vs α and iterations, and normalised vs unnormalised scaling at the same α.
+SSIM/MSE table vs α and iterations, and normalised vs unnormalised scaling at the same α. Core and
+shell are the phantom's majority regions (``Phantom.majority_regions``, eroded by one voxel).
 
     python benchmarks/bench_hebt_fidelity.py [--size 64] [--sigma 0.8] [--seed 0]
 """
@@ -19,28 +20,13 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-from scipy.ndimage import binary_erosion, gaussian_filter
-
 import spectomo
-from bench_tgv_fidelity import fidelity_data
 from spectomo.datasets import simulate
-from spectomo.metrics import scaled_mse, ssim_structure
-from spectomo.recon.astra_recon import reconstruct_path
+from spectomo.evaluation import fidelity_data, scaled_mse, sirt_path_scores, ssim_structure
 
 ALPHAS = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)
 ITERATIONS = (50, 100, 200, 500)
 SIRT_ITERATIONS = (5, 10, 15, 20, 30, 50, 80, 120, 200, 300)
-
-
-def regions(phantom):
-    """Core and shell masks (eroded by one voxel) from the phantom's partial densities."""
-    pd = phantom.partial_densities
-    total = sum(pd.values())
-    inside = total > 0.5 * total.max()
-    core = inside & (pd["Au"] > pd["Ag"])
-    shell = inside & (pd["Ag"] > pd["Au"])
-    return binary_erosion(core), binary_erosion(shell)
 
 
 def scores(vol, truth, core, shell) -> tuple[float, float, float]:
@@ -54,15 +40,11 @@ def main(argv=None) -> None:
     ap.add_argument("--sigma", type=float, default=0.8)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    stacks, truth = fidelity_data("core_shell", args.size, args.seed)
+    d = fidelity_data("core_shell", args.size, seed=args.seed, smooth=args.sigma)
+    haadf, maps, truth = d.haadf, d.maps, d.truth
     sim = simulate("core_shell", size=args.size, seed=args.seed, progress=False, noise=False)
-    core, shell = regions(sim.phantom)
-    haadf = stacks.pop("HAADF")
-    truth.pop("HAADF")
-    maps = stacks
-    if args.sigma:
-        for s in maps.values():
-            s.data = gaussian_filter(s.data, (0, args.sigma, args.sigma)).astype(np.float32)
+    regions = sim.phantom.majority_regions()  # eroded by one voxel
+    core, shell = regions["Au"], regions["Ag"]
     names = list(maps)
     print(f"core_shell {args.size}³, {len(haadf.tilts)} tilts, EDS smoothing σ = {args.sigma} px; max counts/px: "
           + ", ".join(f"{n} {float(s.data.max()):.0f}" for n, s in maps.items()))
@@ -75,14 +57,14 @@ def main(argv=None) -> None:
           + ", ".join(f"{n} {c:.2f}" for n, c in true_contrast.items()) + ")")
     best = {}
     for n in names:
-        path = reconstruct_path(maps[n], SIRT_ITERATIONS, method="SIRT", progress=False)
-        sc = {it: scores(v, truth[n], core, shell) for it, v in path.items()}
-        it_s = max(sc, key=lambda i: sc[i][0])
-        it_m = min(sc, key=lambda i: sc[i][1])
-        best[n] = (sc[it_s][0], sc[it_m][1])
-        print(f"SIRT best {n}: SSIM_s {sc[it_s][0]:.4f} ({it_s} it), MSE {sc[it_m][1]:.4f} ({it_m} it), "
-              f"contrast {sc[it_m][2]:.2f}")
-    hp = reconstruct_path(haadf, (50,), method="SIRT", progress=False)[50]
+        sc = sirt_path_scores(maps[n], truth[n], checkpoints=SIRT_ITERATIONS, metrics=("ssim_s", "mse"),
+                              extra={"contrast": lambda v: scores(v, v, core, shell)[2]})
+        it_s = max(sc, key=lambda i: sc[i]["ssim_s"])
+        it_m = min(sc, key=lambda i: sc[i]["mse"])
+        best[n] = (sc[it_s]["ssim_s"], sc[it_m]["mse"])
+        print(f"SIRT best {n}: SSIM_s {best[n][0]:.4f} ({it_s} it), MSE {best[n][1]:.4f} ({it_m} it), "
+              f"contrast {sc[it_m]['contrast']:.2f}")
+    hp = haadf.reconstruct("SIRT", iterations=50, progress=False).data
     for n in names:
         s, m, c = scores(hp, truth[n], core, shell)
         print(f"HAADF-only baseline vs {n}: SSIM_s {s:.4f}, MSE {m:.4f}, contrast {c:.2f}")
@@ -93,9 +75,9 @@ def main(argv=None) -> None:
             rows = {}
 
             def grab(info, rows=rows):
-                if info["iteration"] in ITERATIONS:
-                    vols = info["volumes"]()
-                    rows[info["iteration"]] = {n: scores(vols[n], truth[n], core, shell) for n in names}
+                if info.iteration in ITERATIONS:
+                    vols = info.volumes()
+                    rows[info.iteration] = {n: scores(vols[n], truth[n], core, shell) for n in names}
 
             t0 = time.perf_counter()
             spectomo.reconstruct_hebt(haadf, maps, alpha=alpha, iterations=max(ITERATIONS), ratios=ratios,

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from spectomo.recon.astra_recon import reconstruct_sinograms
-from spectomo.recon.operators import BatchGeometry, auto_chunk
+from spectomo.geometry.astra import reconstruct_sinograms
+from spectomo.opencl import BatchGeometry, auto_chunk
 from spectomo.recon.tgv import TGVSolver
 
 CASES = {"a": dict(ndet=433, slices=10, channels=4, angles=np.linspace(-90, 85, 36)),

@@ -13,33 +13,11 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 import spectomo
-from spectomo.datasets import simulate
-from spectomo.metrics import psnr
-from spectomo.recon.astra_recon import reconstruct_path
+from spectomo.evaluation import best_sirt, fidelity_data, psnr
 
 VARIANTS = [("TGV uncoupled 2D", "none", 2), ("TGV coupled 2D", "frobenius", 2),
             ("TGV uncoupled 3D", "none", 3), ("TGV coupled 3D", "frobenius", 3)]
-
-
-def fidelity_data(phantom: str, size: int, seed: int = 0, **sim_kwargs):
-    """(stacks, truth): HAADF + Poisson-noised net-count maps of every principal line."""
-    sim = simulate(phantom, size=size, seed=seed, progress=False, **sim_kwargs)
-    rng = np.random.default_rng([seed, 7])
-    stacks, truth = {"HAADF": sim.haadf}, {"HAADF": sim.haadf_volume()}
-    for line in sim.lines:
-        s = sim.net_counts[line].deepcopy()
-        s.data = rng.poisson(s.data).astype(np.float32)
-        stacks[line], truth[line] = s, sim.count_volume(line)
-    return stacks, truth
-
-
-def best_sirt(stack, truth, checkpoints=(5, 10, 20, 40, 80, 150, 300)):
-    """(PSNR, iterations) of the best SIRT iteration count against the truth."""
-    path = reconstruct_path(stack, checkpoints, method="SIRT", progress=False)
-    return max((psnr(v, truth), it) for it, v in path.items())
 
 
 def main(argv=None) -> None:
@@ -50,22 +28,23 @@ def main(argv=None) -> None:
     ap.add_argument("--nu", type=float, default=None, help="ν for the maps (default: DEFAULT_NU)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
-    stacks, truth = fidelity_data(args.phantom, args.size, args.seed)
-    print(f"{args.phantom} {args.size}³, {len(stacks['HAADF'].tilts)} tilts; max counts per pixel: "
+    d = fidelity_data(args.phantom, args.size, seed=args.seed)
+    stacks = {"HAADF": d.haadf, **d.maps}
+    print(f"{args.phantom} {args.size}³, {len(d.haadf.tilts)} tilts; max counts per pixel: "
           + ", ".join(f"{k} {float(s.data.max()):.0f}" for k, s in stacks.items()))
     table = {name: {} for name in stacks}
     t0 = time.perf_counter()
     for name, stack in stacks.items():
-        p, it = best_sirt(stack, truth[name])
+        p, it = best_sirt(stack, d.truth[name])["psnr"]
         table[name]["SIRT (best)"] = p
         table[name]["SIRT iterations"] = it
     print(f"SIRT sweeps: {time.perf_counter() - t0:.0f} s")
     for label, coupling, dims in VARIANTS:
         t0 = time.perf_counter()
-        vols = spectomo.reconstruct_tgv(stacks, mu=args.nu, iterations=args.iterations, coupling=coupling,
-                                        dims=dims, progress=False)
-        for name in stacks:
-            table[name][label] = psnr(vols[name].data, truth[name])
+        res = spectomo.reconstruct_tgv(d.haadf, d.maps, mu=args.nu, iterations=args.iterations, coupling=coupling,
+                                       dims=dims, progress=False)
+        for name, vol in {"HAADF": res.haadf, **res}.items():
+            table[name][label] = psnr(vol.data, d.truth[name])
         print(f"{label}: {time.perf_counter() - t0:.0f} s")
     cols = ["SIRT (best)"] + [v[0] for v in VARIANTS]
     print("\nPSNR (dB) | " + " | ".join(cols) + " | coupled 3D − SIRT")

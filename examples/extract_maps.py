@@ -7,27 +7,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 import spectomo  # noqa: E402
 from spectomo import datasets  # noqa: E402
+from spectomo import evaluation as ev  # noqa: E402
 
 sim = datasets.simulate("alloy_gradient", size=48, tilt_step=10.0, seed=1)
 maps = spectomo.extract_maps(sim.eds)  # lines from the metadata: Fe_Ka, Ni_Ka, Pt_La
 flat = spectomo.extract_maps(sim.eds, background="flat", progress=False)
 nmf = spectomo.extract_maps(sim.eds, method="nmf")
 
+err = {name: ev.window_errors(m, sim.net_counts) for name, m in (("linear", maps), ("flat", flat))}
 for line, stack in maps.items():
-    truth = sim.net_counts[line].data
-    mask = truth > 0.3 * truth.max()
-    err = {name: m[line].data[mask].sum() / truth[mask].sum() - 1 for name, m in (("linear", maps), ("flat", flat))}
-    print(f"{line}: windows vs truth  linear {100 * err['linear']:+.2f} %  flat {100 * err['flat']:+.2f} %  "
+    print(f"{line}: windows vs truth  linear {100 * err['linear'][line]:+.2f} %  flat {100 * err['flat'][line]:+.2f} %  "
           f"windows {stack.metadata.Spectral.background_windows}")
-for key, stack in nmf.items():
-    el = key.split("_")[0]
-    if el in sim.areal_density:
-        r = np.corrcoef(stack.data.ravel(), sim.areal_density[el].ravel())[0, 1]
-        print(f"NMF {key}: correlation with the true projected {el} map {r:.3f}")
+for key, r in ev.map_correlations(nmf, sim.areal_density).items():
+    print(f"NMF {key}: correlation with the true projected {key.split('_')[0]} map {r:.3f}")
 
 fig = maps.plot()
 fig.savefig("extract_maps.png", dpi=100)

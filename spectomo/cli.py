@@ -28,7 +28,7 @@ def cmd_info(args) -> int:
     import exspy
     import hyperspy
 
-    from . import __version__
+    from ._version import __version__
     from .opencl.runtime import OpenCLUnavailableError, get_runtime, kernel_dir
 
     print(f"spectomo {__version__}  hyperspy {hyperspy.__version__}  exspy {exspy.__version__}  "
@@ -43,7 +43,7 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from ._version import __version__
     from .phantoms import PHANTOMS
 
     p = argparse.ArgumentParser(prog="spectomo", description=__doc__.splitlines()[0])

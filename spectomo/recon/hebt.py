@@ -240,6 +240,16 @@ def _resolve_ratios(ratios: dict, names: list) -> dict:
     return out
 
 
+def _alpha(alpha) -> float:
+    try:
+        alpha = float(alpha)
+    except (TypeError, ValueError):
+        raise TypeError(f"alpha: expected a number in [0, 1), got {alpha!r}") from None
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha: expected 0 ≤ α < 1 (the weight of the HAADF term), got {alpha}")
+    return alpha
+
+
 def _ratios(haadf, maps: dict, ratios) -> tuple[dict, float | None]:
     """Given ratios (validated, keyed onto the map names) or fitted ones with their R²."""
     if ratios is not None:
@@ -291,13 +301,7 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
         ``metadata.Reconstruction``.
     """
     maps = check_haadf_and_maps(haadf, maps, required=True)
-    names = list(maps)
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha: expected a number in [0, 1), got {alpha!r}") from None
-    if not 0 <= alpha < 1:
-        raise ValueError(f"alpha: expected 0 ≤ α < 1 (the weight of the HAADF term), got {alpha}")
+    names, alpha = list(maps), _alpha(alpha)
     ratios, r2 = _ratios(haadf, maps, ratios)
     solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
                         np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,

@@ -98,6 +98,23 @@ class TGVSolver(Solver):
         self.k_norms = o.kernel("tgv.cl", "tgv_norms").bind(out=b["norms"], u=b["u"], w=b["w"], alpha0=a0,
                                                             alpha1=a1)
 
+    @classmethod
+    def from_counts(cls, counts: dict, tilts, *, nu=None, haadf: str | None = None, alpha=(4.0, 1.0),
+                    coupled: bool = True, dims: int = 3, device=None) -> "TGVSolver":
+        """The solver for count stacks ``(n_tilts, ny, nx)`` by channel name, each normalised by its
+        maximum ξ_c (the paper's scaling), with μ from :func:`default_mu` (``nu``; ``haadf`` names
+        the HAADF channel)."""
+        xi = {n: float(d.max()) for n, d in counts.items()}
+        empty = [n for n, x in xi.items() if not x > 0]
+        if empty:
+            raise ValueError(f"maps: channel(s) {empty} hold no positive counts")
+        mu, names = default_mu(xi, haadf, nu), list(counts)
+        n_t, ny, nx = counts[names[0]].shape
+        geom = BatchGeometry(tilts, ny, ny, nx, len(names), chunk=auto_chunk(nx * len(names), device=device))
+        data = sinograms_to_batch([counts[n] / xi[n] for n in names], geom)
+        return cls(data, geom, [mu[n] for n in names], alpha, coupled, dims, device, names=names,
+                   scales=[xi[n] for n in names])
+
     # -- state -----------------------------------------------------------------------------
     def shapes(self) -> dict:
         v, s = self.geom.vol_shape, self.geom.sino_shape
@@ -247,17 +264,10 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     a0, a1 = _check_options(coupling, dims, alpha, mu, names)
     counts = {n: _counts("haadf" if n == "HAADF" and haadf is not None else f"maps[{n!r}]",
                          np.asarray(stacks[n].data, dtype=np.float32)) for n in names}
-    xi = {n: float(d.max()) for n, (d, _) in counts.items()}
-    empty = [n for n, x in xi.items() if not x > 0]
-    if empty:
-        raise ValueError(f"maps: channel(s) {empty} hold no positive counts")
-    mus = default_mu(xi, None if haadf is None else "HAADF", mu)
-    n_t, ny, nx = stacks[names[0]].data.shape
-    geom = BatchGeometry(stacks[names[0]].tilts, ny, ny, nx, len(names),
-                         chunk=auto_chunk(nx * len(names), device=device))
-    data = sinograms_to_batch([counts[n][0] / xi[n] for n in names], geom)
-    solver = TGVSolver(data, geom, [mus[n] for n in names], (a0, a1), coupling == "frobenius", dims, device,
-                       names=names, scales=[xi[n] for n in names])
+    solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, nu=mu,
+                                   haadf=None if haadf is None else "HAADF", alpha=(a0, a1),
+                                   coupled=coupling == "frobenius", dims=dims, device=device)
+    mus, xi = dict(zip(names, solver.mu)), dict(zip(names, solver.scales))
     record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, progress=progress)
     vols = solver.volumes()
