@@ -165,3 +165,40 @@ def test_full_operator_norm_is_below_the_papers_bound(cl_runtime, rng):
         lam = np.sqrt((u2.astype(float) ** 2).sum() + (w2.astype(float) ** 2).sum())
         u, w = u2, w2
     assert 1.0 < lam < 17.0
+
+
+def test_kernel_arguments_are_bound_by_name(cl_runtime):
+    g = BatchGeometry(np.linspace(-60, 60, 5), 8, 8, 2, 1)
+    ops = Operators(g)
+    k = ops.kernel("projector.cl", "radon_fwd")
+    assert ops.kernel("projector.cl", "radon_fwd") is k  # one per (file, name) and geometry
+    assert k.arg_names == ["sino", "vol", "ang", "scale", "ny", "nz", "nx", "bp", "ndet"]
+    with pytest.raises(TypeError, match=r"arguments not bound: \['sino', 'vol', 'scale'\]"):
+        k(ops.sino_chunks)  # the geometry's own arguments are bound already
+    with pytest.raises(TypeError, match="no argument named 'volume'"):
+        k.bind(volume=ops.buffer(size=1))
+    with pytest.raises(TypeError, match="'vol' is a buffer"):
+        k.bind(vol=3.0)
+    x = np.random.default_rng(0).random(g.vol_shape).astype(np.float32)
+    out = ops.buffer(size=ops.n_sino)
+    k(ops.sino_chunks, sino=out, vol=ops.buffer(x), scale=2.0)
+    assert np.allclose(ops.read(out, g.sino_shape), 2 * ref.radon(x, g.tilts), rtol=1e-5, atol=1e-5)
+
+
+def test_device_memory_is_checked_before_allocation(cl_runtime, rng, monkeypatch):
+    import spectomo
+    from spectomo.opencl import DeviceMemoryError, operators
+    from spectomo.opencl.runtime import memory_limits
+
+    total, _ = memory_limits(cl_runtime.device)
+    assert total >= cl_runtime.device.global_mem_size
+    monkeypatch.setattr(operators, "memory_limits", lambda device: (10_000_000, 8_000_000))
+    tilts = np.linspace(-60, 60, 7)
+    maps = {"A": spectomo.TomoStack(rng.random((7, 64, 64)).astype(np.float32), tilts=tilts)}
+    with pytest.raises(DeviceMemoryError, match=r"TGV-KL .* needs about \d+\.\d+ MB .* which has 10\.00 MB.*bin"):
+        spectomo.reconstruct_tgv(None, maps, iterations=1, progress=False)
+    monkeypatch.setattr(operators, "memory_limits", lambda device: (100_000_000, 8_000_000))
+    ops = Operators(BatchGeometry(tilts, 64, 64, 64, 1, chunk=64))
+    with pytest.raises(DeviceMemoryError, match=r"array 'big' needs 16\.78 MB, more than the largest buffer"):
+        ops.allocate({"big": 4 * 2**20, "small": 10}, what="a test")
+    assert set(ops.allocate({"x": 10, "y": np.ones(3)}, what="a test")) == {"x", "y"}
