@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import spectomo
+from spectomo.evaluation import toy_dataset
 from spectomo.recon import CheckpointError, IterationInfo
 from spectomo.recon.driver import Solver, run
 from spectomo.signals import TomoStack
@@ -99,17 +100,9 @@ def test_descent_kill_and_resume_is_exact(rng, tmp_path):
         assert np.array_equal(resumed.history[key], full.history[key], equal_nan=True), key
 
 
-def _toy(rng, n_tilts=9, size=10):
-    from spectomo.geometry import forward_project
-
-    tilts = np.linspace(-60, 60, n_tilts)
-    x, y, z = np.meshgrid(*(np.arange(size) - size / 2 + 0.5,) * 3, indexing="ij")
-    ball = (x**2 + y**2 + z**2 <= (0.35 * size) ** 2).astype(np.float32)
-    cube = ((np.abs(y - 1) < 2) & (np.abs(z) < 2)).astype(np.float32)
-    maps = {name: TomoStack(rng.poisson(forward_project(3 * v, tilts)).astype(np.float32), tilts=tilts)
-            for name, v in (("Ag_La", ball), ("Au_La", cube))}
-    haadf = TomoStack(40 * maps["Ag_La"].data + 90 * maps["Au_La"].data, tilts=tilts)
-    return haadf, maps
+def _toy(rng):
+    d = toy_dataset(10, 9, counts=(300.0, 10.0, 10.0), seed=rng)
+    return d.haadf, {"Ag_La": d.maps["A"], "Au_La": d.maps["B"]}
 
 
 def _solve(kind, haadf, maps, **kw):

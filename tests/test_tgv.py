@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import spectomo
-from spectomo.evaluation import psnr
 from spectomo.opencl import twins as ref
+from spectomo.evaluation import psnr, toy_dataset
 from spectomo.opencl.layout import BatchGeometry
 from spectomo.recon.tgv import TGVSolver
 from spectomo.signals import TomoStack
@@ -45,22 +45,8 @@ def test_one_iteration_matches_numpy_algorithm(cl_runtime, rng, coupled, dims):
 
 
 def _toy(rng, *, size=16, n_tilts=19, counts=(400.0, 20.0, 5.0)):
-    """A block and a ball: HAADF and two maps with Poisson counts, and the true count volumes."""
-    from spectomo.geometry import forward_project
-
-    tilts = np.linspace(-70, 70, n_tilts)
-    x, y, z = np.meshgrid(*(np.arange(size) - size / 2 + 0.5,) * 3, indexing="ij")
-    ball = (x**2 + (y - 2) ** 2 + (z + 1) ** 2 <= (0.3 * size) ** 2).astype(np.float32)
-    block = ((np.abs(y + 2) < 0.25 * size) & (np.abs(z - 1) < 0.2 * size) & (np.abs(x) < 0.4 * size))
-    shapes = {"HAADF": ball + 2 * block, "A": ball, "B": block.astype(np.float32)}
-    stacks, truth = {}, {}
-    for (name, vol), peak in zip(shapes.items(), counts):
-        vol = vol.astype(np.float32) * np.float32(peak / (0.6 * size))
-        proj = forward_project(vol, tilts)
-        stacks[name] = TomoStack(rng.poisson(proj).astype(np.float32), tilts=tilts)
-        truth[name] = vol
-    haadf = stacks.pop("HAADF")
-    return haadf, stacks, truth
+    d = toy_dataset(size, n_tilts, counts=counts, seed=rng)
+    return d.haadf, d.maps, {"HAADF": d.truth["HAADF"], **{k: d.truth[k] for k in d.maps}}
 
 
 def test_result_is_in_counts_per_voxel_path_length_and_saves_its_provenance(cl_runtime, rng, tmp_path):

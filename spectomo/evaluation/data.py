@@ -1,4 +1,4 @@
-"""Test data with known truth: Poisson-noised net-count maps and fidelity datasets from the simulator."""
+"""Test data with known truth: Poisson-noised net-count maps, fidelity datasets from the simulator, a toy."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["poisson_maps", "FidelityData", "fidelity_data"]
+__all__ = ["poisson_maps", "FidelityData", "fidelity_data", "toy_dataset"]
 
 
 def poisson_maps(stacks: dict, *, seed, smooth: float = 0.0) -> dict:
@@ -46,7 +46,7 @@ class FidelityData:
 
     Attributes
     ----------
-    sim : spectomo.datasets.SimulatedTiltSeries
+    sim : spectomo.datasets.SimulatedTiltSeries or None
     haadf : TomoStack
         The simulated (noisy) HAADF.
     maps : dict[str, TomoStack]
@@ -74,3 +74,28 @@ def fidelity_data(phantom: str = "core_shell", size: int = 32, *, seed: int = 0,
     maps = poisson_maps({ln: sim.net_counts[ln] for ln in sim.lines}, seed=[seed, 7], smooth=smooth)
     truth = {"HAADF": sim.haadf_volume(), **{ln: sim.count_volume(ln) for ln in sim.lines}}
     return FidelityData(sim=sim, haadf=sim.haadf, maps=maps, truth=truth)
+
+
+def toy_dataset(size: int = 16, n_tilts: int = 19, *, counts=(400.0, 20.0, 5.0), seed=0) -> FidelityData:
+    """A small two-element toy with known volumes: a ball (map ``'A'``), a block (map ``'B'``) and a
+    HAADF of ball + 2·block, projected over ±70° and Poisson-noised; for solver tests.
+
+    ``counts``: peak counts per pixel (HAADF, A, B), roughly; ``seed``: as in :func:`poisson_maps`.
+    ``sim`` is None.
+    """
+    from ..geometry.astra import forward_project
+    from ..signals import TomoStack
+
+    rng = np.random.default_rng(seed)
+    tilts = np.linspace(-70, 70, n_tilts)
+    x, y, z = np.meshgrid(*(np.arange(size) - size / 2 + 0.5,) * 3, indexing="ij")
+    ball = (x**2 + (y - 2) ** 2 + (z + 1) ** 2 <= (0.3 * size) ** 2).astype(np.float32)
+    block = ((np.abs(y + 2) < 0.25 * size) & (np.abs(z - 1) < 0.2 * size) & (np.abs(x) < 0.4 * size))
+    stacks, truth = {}, {}
+    for (name, vol), peak in zip({"HAADF": ball + 2 * block, "A": ball, "B": block}.items(), counts):
+        vol = vol.astype(np.float32) * np.float32(peak / (0.6 * size))
+        stacks[name] = TomoStack(rng.poisson(forward_project(vol, tilts)).astype(np.float32), tilts=tilts)
+        stacks[name].metadata.General.title = name
+        truth[name] = vol
+    haadf = stacks.pop("HAADF")
+    return FidelityData(sim=None, haadf=haadf, maps=stacks, truth=truth)
