@@ -187,3 +187,31 @@ def test_unwritable_checkpoint_path_fails_before_the_first_iteration(cl_runtime,
     assert calls == []
     with pytest.raises(CheckpointError, match="is a folder"):
         _solve("hebt", haadf, maps, iterations=20, checkpoint=tmp_path)
+
+
+def test_astra_sirt_runs_on_the_driver_and_resumes_exactly(rng, tmp_path):
+    _, maps = _toy(rng)
+    stack = maps["Ag_La"]
+    whole = stack.reconstruct("SIRT", iterations=30, progress=False)
+    parts = stack.reconstruct("SIRT", iterations=30, check_every=7, progress=False)
+    assert np.array_equal(parts.data, whole.data)  # stepping in parts changes nothing
+    md = parts.metadata.Reconstruction
+    assert list(md.history["iteration"]) == [7, 14, 21, 28, 30] and md.iterations == 30
+    rel = md.history["relative_residual"]
+    assert np.all(np.diff(rel) < 0)
+    ck = tmp_path / "sirt.npz"
+
+    def kill(info):
+        if info.iteration == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stack.reconstruct("SIRT", iterations=30, check_every=5, checkpoint=ck, checkpoint_every=10, callback=kill,
+                          progress=False)
+    resumed = stack.reconstruct("SIRT", iterations=30, check_every=5, checkpoint=ck, checkpoint_every=10,
+                                progress=False)
+    assert resumed.metadata.Reconstruction.resumed_from == 20 and np.array_equal(resumed.data, whole.data)
+    early = stack.reconstruct("SIRT", iterations=500, tol=1e-3, check_every=5, progress=False)
+    assert early.metadata.Reconstruction.stopped_by == "tol" and early.metadata.Reconstruction.iterations < 500
+    with pytest.raises(ValueError, match="tol, callback: only for the iterative methods"):
+        stack.reconstruct("FBP", tol=1e-3, callback=print)

@@ -112,16 +112,16 @@ def test_astra_objects_are_freed_even_on_error(projected):
     class Boom(RuntimeError):
         pass
 
-    original = astra_wrappers.SliceSolver.solve
+    original = astra_wrappers.SliceSolver.run
 
     def failing(self, *args, **kwargs):
         raise Boom("injected")
-    astra_wrappers.SliceSolver.solve = failing
+    astra_wrappers.SliceSolver.run = failing
     try:
         with pytest.raises(Boom):
             stack.reconstruct("SIRT", iterations=2, progress=False)
     finally:
-        astra_wrappers.SliceSolver.solve = original
+        astra_wrappers.SliceSolver.run = original
     assert _n_astra_objects() == before
 
 

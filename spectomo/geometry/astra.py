@@ -5,8 +5,9 @@
 * :func:`astra_geometry` is the one place where spectomo's slice geometry becomes ASTRA's: a slice
   ``(ny, nz)`` is handed to ASTRA transposed (rows ``z``, columns ``y``), angles in radians.
 * :class:`SliceSolver` runs BP/FBP/SIRT/SART on one slice at a time, reusing its objects;
-  :func:`reconstruct_sinograms` spreads many slices over CPU threads (ASTRA releases the GIL) or runs
-  them one after another on CUDA; :func:`forward_project` projects volumes slice by slice.
+  :class:`SlicePool` spreads many slices over CPU threads (ASTRA releases the GIL), one solver per
+  thread, or runs them one after another on CUDA; :func:`reconstruct_sinograms` reconstructs a
+  batch of sinograms with it; :func:`forward_project` projects volumes slice by slice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["astra_ids", "astra_geometry", "cuda_available", "resolve_cuda", "SliceSolver", "ITERATIVE",
+__all__ = ["astra_ids", "astra_geometry", "cuda_available", "resolve_cuda", "SliceSolver", "SlicePool", "ITERATIVE",
            "reconstruct_sinograms", "forward_project"]
 
 #: ASTRA algorithms that iterate (the others are one-shot)
@@ -149,6 +150,70 @@ class SliceSolver:
         return self._op.FP(np.ascontiguousarray(slice_yz.T, dtype=np.float32))
 
 
+class SlicePool:
+    """ASTRA solvers for the slices of one geometry, spread over worker threads.
+
+    One :class:`SliceSolver` per worker (one in all with CUDA); :meth:`map` calls ``fn(solver, i)``
+    for every slice index, each worker using its own solver, so slices run in parallel (ASTRA
+    releases the GIL). Use as a context manager: every ASTRA object is freed on exit, on error too.
+    """
+
+    def __init__(self, tilts, ny: int, nz: int, method: str, *, n_slices: int, constrain: bool = True,
+                 cuda: bool = False, n_jobs: int | None = None, filter_type: str = "ram-lak"):
+        self._exit = contextlib.ExitStack()
+        track = self._exit.enter_context(astra_ids())
+        workers = 1 if cuda else max(1, min(int(n_jobs or os.cpu_count() or 1), int(n_slices)))
+        try:
+            self.solvers = [SliceSolver(track, tilts, ny, nz, method, constrain=constrain, cuda=cuda,
+                                        filter_type=filter_type) for _ in range(workers)]
+        except BaseException:
+            self._exit.close()
+            raise
+
+    def __enter__(self) -> "SlicePool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Free every ASTRA object of the pool."""
+        self._exit.close()
+
+    def map(self, fn, n: int, *, bar=None) -> None:
+        """``fn(solver, i)`` for ``i`` in ``range(n)`` over the workers; the first error is re-raised."""
+        todo: queue.SimpleQueue = queue.SimpleQueue()
+        for i in range(n):
+            todo.put(i)
+        lock = threading.Lock()
+        errors: list[BaseException] = []
+
+        def work(solver):
+            try:
+                while not errors:
+                    try:
+                        i = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    fn(solver, i)
+                    if bar is not None:
+                        with lock:
+                            bar.update()
+            except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
+                errors.append(err)
+
+        if len(self.solvers) == 1:
+            work(self.solvers[0])
+        else:
+            threads = [threading.Thread(target=work, args=(s,), daemon=True) for s in self.solvers]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        if errors:
+            raise errors[0]
+
+
 def reconstruct_sinograms(sinograms: np.ndarray, tilts, *, method: str = "FBP", iterations: int = 100,
                           constrain: bool = True, thickness: int | None = None, cuda: bool = False,
                           n_jobs: int | None = None, filter_type: str = "ram-lak",
@@ -162,43 +227,14 @@ def reconstruct_sinograms(sinograms: np.ndarray, tilts, *, method: str = "FBP", 
     n_slices, n_tilts, ny = sinograms.shape
     nz = ny if thickness is None else int(thickness)
     out = np.empty((n_slices, ny, nz), dtype=np.float32)
-    workers = 1 if cuda else max(1, min(int(n_jobs or os.cpu_count() or 1), n_slices))
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for i in range(n_slices):
-        todo.put(i)
-    bar = tqdm(total=n_slices, desc=f"{method} slices", disable=not progress, leave=False)
-    lock = threading.Lock()
-    errors: list[BaseException] = []
 
-    def work():
-        try:
-            with astra_ids() as track:
-                solver = SliceSolver(track, tilts, ny, nz, method, constrain=constrain, cuda=cuda,
-                                     filter_type=filter_type)
-                while not errors:
-                    try:
-                        i = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    out[i] = solver.solve(sinograms[i], iterations)
-                    with lock:
-                        bar.update()
-        except BaseException as err:  # noqa: BLE001 - re-raised in the calling thread
-            errors.append(err)
+    def one(solver, i):
+        out[i] = solver.solve(sinograms[i], iterations)
 
-    try:
-        if workers == 1:
-            work()
-        else:
-            threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-    finally:
-        bar.close()
-    if errors:
-        raise errors[0]
+    with tqdm(total=n_slices, desc=f"{method} slices", disable=not progress, leave=False) as bar, \
+            SlicePool(tilts, ny, nz, method, n_slices=n_slices, constrain=constrain, cuda=cuda, n_jobs=n_jobs,
+                      filter_type=filter_type) as pool:
+        pool.map(one, n_slices, bar=bar)
     return out
 
 

@@ -4,7 +4,9 @@ Geometry as in :mod:`spectomo.geometry.convention`: the sinogram of slice ``i`` 
 ``stack.data[:, :, i]`` ``(n_tilts, ny)``; the reconstructed slice ``rec.data[i]`` is ``(ny, nz)``
 and its 0° projection is ``rec.data[i].sum(axis=1)``. Values are counts per voxel path length
 (projections divided by the voxel length), so a volume re-projects onto the data it came from.
-The ASTRA objects and the threading live in :mod:`spectomo.geometry.astra`.
+The ASTRA objects and the threading live in :mod:`spectomo.geometry.astra`. SIRT and SART run as a
+:class:`SIRTSolver` on the shared driver (:func:`spectomo.recon.driver.run`), so they have the same
+``tol``, ``callback`` and ``checkpoint`` semantics as the joint solvers.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..geometry.astra import ITERATIVE, SliceSolver, astra_ids, reconstruct_sinograms, resolve_cuda
+from ..geometry.astra import ITERATIVE, SlicePool, SliceSolver, astra_ids, reconstruct_sinograms, resolve_cuda
 from ..geometry.convention import sinograms
 from ..signals import RecStack, TomoStack, check_stack
+from .driver import Solver, positive_int, run
 from .result import rec_signal
 
-__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path"]
+__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "SIRTSolver"]
 
 RECON_METHODS = ("BP", "FBP", "SIRT", "SART")
 
@@ -28,15 +31,95 @@ def _check_method(method: str) -> str:
     return method
 
 
+class SIRTSolver(Solver):
+    """ASTRA SIRT or SART (non-negative by default) of every slice of a tilt series, as a driver solver.
+
+    The volume lives on the host; each :meth:`step` loads every slice into a worker's ASTRA solver,
+    advances it ``n`` iterations (SART: sweeps) and reads it back, so stepping in parts gives the
+    same volume as one run. The objective is ``‖W x − b‖²`` summed over slices. Use as a context
+    manager (the ASTRA objects are freed on exit).
+
+    Parameters
+    ----------
+    sinos : ndarray (nx, n_tilts, ny)
+        Sinograms of every slice (:func:`spectomo.geometry.sinograms`).
+    tilts : array_like (n_tilts,)
+    method : {'SIRT', 'SART'}
+    constrain, cuda, n_jobs, thickness
+        Non-negativity; ASTRA on CUDA; CPU threads; volume size along the beam (default ny).
+    progress : bool
+        A progress bar over slices within each step.
+    """
+
+    def __init__(self, sinos, tilts, *, method: str = "SIRT", constrain: bool = True, cuda: bool = False,
+                 n_jobs: int | None = None, thickness: int | None = None, progress: bool = False):
+        self.sinos = np.asarray(sinos, dtype=np.float32)
+        nx, _, ny = self.sinos.shape
+        nz = ny if thickness is None else int(thickness)
+        self.label, self.tilts, self.constrain, self.progress = method, np.asarray(tilts, dtype=float), constrain, progress
+        self.x = np.zeros((nx, ny, nz), dtype=np.float32)
+        self.norm = float(np.linalg.norm(self.sinos)) or 1.0
+        self.pool = SlicePool(self.tilts, ny, nz, method, n_slices=nx, constrain=constrain, cuda=cuda, n_jobs=n_jobs)
+
+    def __enter__(self) -> "SIRTSolver":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.pool.close()
+
+    def initialise(self) -> None:
+        self.x[:] = 0
+        self.iteration = 0
+
+    def step(self, n: int) -> None:
+        def one(solver, i):
+            solver.load(self.sinos[i], self.x[i])
+            solver.run(n)
+            self.x[i] = solver.current()
+
+        with tqdm(total=len(self.x), desc=f"{self.label} slices", disable=not self.progress, leave=False) as bar:
+            self.pool.map(one, len(self.x), bar=bar)
+        self.iteration += int(n)
+
+    def check(self) -> dict:
+        sq = np.zeros(len(self.x))
+
+        def one(solver, i):
+            sq[i] = float(np.sum((solver.forward(self.x[i]).astype(np.float64) - self.sinos[i]) ** 2))
+
+        self.pool.map(one, len(self.x))
+        return {"objective": float(sq.sum()), "relative_residual": float(np.sqrt(sq.sum())) / self.norm}
+
+    def monitor(self) -> np.ndarray:
+        return self.x.copy()
+
+    def state(self) -> dict:
+        return {"x": self.x.copy()}
+
+    def set_state(self, state: dict, iteration: int) -> None:
+        x = np.asarray(state["x"])
+        if x.shape != self.x.shape:
+            raise ValueError(f"checkpoint: volume of shape {x.shape}, expected {self.x.shape}")
+        self.x[:] = x
+        self.iteration = int(iteration)
+
+    def volumes(self) -> dict:
+        return {"volume": self.x.copy()}
+
+    def signature(self) -> tuple[list, dict]:
+        return [self.sinos], {"method": self.label, "constrain": bool(self.constrain), "tilts": self.tilts.tolist(),
+                              "nz": self.x.shape[2]}
+
+
 def _check_iterations(iterations) -> int:
-    if int(iterations) < 1:
-        raise ValueError(f"iterations: must be ≥ 1, got {iterations}")
-    return int(iterations)
+    return positive_int(iterations, "iterations")
 
 
 def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100, constrain: bool = True,
                 thickness: int | None = None, cuda=None, n_jobs: int | None = None,
-                filter_type: str = "ram-lak", progress: bool = True) -> RecStack:
+                filter_type: str = "ram-lak", tol: float | None = None, callback=None,
+                check_every: int | None = None, checkpoint=None, checkpoint_every: int | None = None,
+                progress: bool = True) -> RecStack:
     """Reconstruct an aligned tilt series slice by slice with ASTRA.
 
     Parameters
@@ -57,15 +140,20 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
         ``n_jobs`` threads (default: all cores); True requires CUDA; False forces the CPU.
     filter_type : str
         FBP filter (ASTRA name, e.g. ``'ram-lak'``, ``'shepp-logan'``, ``'hann'``).
+    tol, callback, check_every, checkpoint, checkpoint_every
+        SIRT and SART only, the driver's (:func:`spectomo.recon.driver.run`, as in
+        :func:`spectomo.reconstruct_tgv`): the objective is ``‖W x − b‖²`` over all slices, computed
+        every ``check_every`` iterations (default: only after the last); ``callback(info)`` then
+        gets the current volume as ``info.volumes()["volume"]``.
     progress : bool
-        Progress bar over slices.
+        Progress bars over iterations and slices.
 
     Returns
     -------
     RecStack (nx, ny, nz)
         Counts per voxel path length; ``metadata.Reconstruction`` records method, iterations,
-        device (``'cuda'`` or ``'cpu'``), filter and the alignment of the input;
-        ``metadata.Tomography.tilts`` the angles.
+        device (``'cuda'`` or ``'cpu'``), filter and the alignment of the input (and, for SIRT and
+        SART, the run: stopping and history); ``metadata.Tomography.tilts`` the angles.
     """
     check_stack(stack, "stack")
     _check_method(method)
@@ -73,15 +161,25 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
     if thickness is not None and int(thickness) < 1:
         raise ValueError(f"thickness: must be ≥ 1 voxel, got {thickness}")
     use_cuda = resolve_cuda(cuda)
-    vol = reconstruct_sinograms(sinograms(stack.data), stack.tilts, method=method, iterations=iterations,
-                                constrain=constrain, thickness=thickness, cuda=use_cuda, n_jobs=n_jobs,
-                                filter_type=filter_type, progress=progress)
-    return rec_signal(vol, stack, method, {
-        "software": "ASTRA", "method": method,
-        "iterations": iterations if method in ITERATIVE else 0,
-        "constrain": bool(constrain) if method in ITERATIVE else False,
-        "filter": filter_type if method == "FBP" else "", "device": "cuda" if use_cuda else "cpu",
-        "projector": "linear"})
+    info = {"software": "ASTRA", "method": method, "iterations": 0, "constrain": False,
+            "filter": filter_type if method == "FBP" else "", "device": "cuda" if use_cuda else "cpu",
+            "projector": "linear"}
+    if method in ITERATIVE:
+        with SIRTSolver(sinograms(stack.data), stack.tilts, method=method, constrain=constrain, cuda=use_cuda,
+                        n_jobs=n_jobs, thickness=thickness, progress=progress) as solver:
+            record = run(solver, iterations, tol=tol, callback=callback, check_every=check_every or iterations,
+                         checkpoint=checkpoint, checkpoint_every=checkpoint_every or iterations, progress=progress)
+        vol = solver.x
+        info.update(record.provenance(), constrain=bool(constrain))
+    else:
+        given = [k for k, v in (("tol", tol), ("callback", callback), ("check_every", check_every),
+                                ("checkpoint", checkpoint), ("checkpoint_every", checkpoint_every)) if v is not None]
+        if given:
+            raise ValueError(f"{', '.join(given)}: only for the iterative methods {list(ITERATIVE)}, not {method}")
+        vol = reconstruct_sinograms(sinograms(stack.data), stack.tilts, method=method, constrain=constrain,
+                                    thickness=thickness, cuda=use_cuda, n_jobs=n_jobs, filter_type=filter_type,
+                                    progress=progress)
+    return rec_signal(vol, stack, method, info)
 
 
 def recon_error(stack: TomoStack, slice_index: int, *, method: str = "SIRT", iterations: int = 100,
@@ -168,17 +266,12 @@ def reconstruct_path(stack: TomoStack, checkpoints, *, method: str = "SIRT", con
     its = sorted({_check_iterations(i) for i in checkpoints})
     if not its:
         raise ValueError("checkpoints: need at least one iteration count")
-    sinos = sinograms(stack.data)
-    nx, _, ny = sinos.shape
-    use_cuda = resolve_cuda(cuda)
-    out = {i: np.empty((nx, ny, ny), dtype=np.float32) for i in its}
-    with astra_ids() as track:
-        solver = SliceSolver(track, stack.tilts, ny, ny, method, constrain=constrain, cuda=use_cuda)
-        for s in tqdm(range(nx), desc=f"{method} path", disable=not progress, leave=False):
-            solver.load(sinos[s])
-            done = 0
-            for i in its:
-                solver.run(i - done)
-                done = i
-                out[i][s] = solver.current()
+    out, done = {}, 0
+    with SIRTSolver(sinograms(stack.data), stack.tilts, method=method, constrain=constrain, cuda=resolve_cuda(cuda),
+                    progress=progress) as solver:
+        solver.initialise()
+        for i in its:
+            solver.step(i - done)
+            done = i
+            out[i] = solver.x.copy()
     return out
