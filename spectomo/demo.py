@@ -87,9 +87,7 @@ def _joint(sim, aligned: dict, sirt: dict, out: Path, *, solver: str, iterations
         return None, {}, {"skipped": str(err).splitlines()[0]}
     name = "HAADF" if solver == "tgv" else "HAADF_model"
     paths = {f"{solver}_{k}": save(v, out / "recon" / f"{solver}_{k}.hspy") for k, v in {**res, name: res.haadf}.items()}
-    truth = {k: sim.count_volume(k) for k in res}
-    if solver == "tgv":
-        truth["HAADF"] = sim.haadf_volume()
+    truth = {**({"HAADF": sim.haadf_volume()} if solver == "tgv" else {}), **{k: sim.count_volume(k) for k in res}}
     vols = {**res, "HAADF": res.haadf}
     metrics = ("psnr",) if solver == "tgv" else ("psnr", "ssim_s", "mse")
     scores = {k: {f"{m}_{label}": ev.METRICS[m][0](np.asarray(v[k].data), t) for m in metrics
