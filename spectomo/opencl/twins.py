@@ -57,54 +57,37 @@ def _pair(x, axis):
     return tuple(lo), tuple(hi)
 
 
-def _dfwd(u, axis, dims):
-    """δ+ u: u[i+1] − u[i] (i < n−1), 0 on the last entry (replicate boundary)."""
+def _diff(u, axis, dims, forward: bool):
+    """Forward δ+ u = u[i+1] − u[i] (i < n−1; 0 on the last entry, replicate boundary), or backward
+    δ− u = u[i] − u[i−1] (i ≥ 1; 0 on the first entry). No differences along x when ``dims == 2``."""
     d = np.zeros_like(u)
     if not (axis == 2 and dims == 2):
         lo, hi = _pair(u, axis)
-        d[lo] = u[hi] - u[lo]
+        d[lo if forward else hi] = u[hi] - u[lo]
     return d
 
 
-def _dbwd(u, axis, dims):
-    """δ− u: u[i] − u[i−1] (i ≥ 1), 0 on the first entry."""
-    d = np.zeros_like(u)
-    if not (axis == 2 and dims == 2):
-        lo, hi = _pair(u, axis)
-        d[hi] = u[hi] - u[lo]
-    return d
-
-
-def _dfwd_adj(p, axis, dims):
-    """(δ+)ᵀ p: p[i−1] (i ≥ 1) − p[i] (i < n−1)."""
+def _diff_adj(p, axis, dims, forward: bool):
+    """Adjoint of :func:`_diff`: (δ+)ᵀ p = p[i−1] (i ≥ 1) − p[i] (i < n−1); (δ−)ᵀ p = p[i] (i ≥ 1) − p[i+1]."""
     out = np.zeros_like(p)
     if not (axis == 2 and dims == 2):
         lo, hi = _pair(p, axis)
-        out[hi] += p[lo]
-        out[lo] -= p[lo]
-    return out
-
-
-def _dbwd_adj(q, axis, dims):
-    """(δ−)ᵀ q: q[i] (i ≥ 1) − q[i+1] (i+1 ≤ n−1)."""
-    out = np.zeros_like(q)
-    if not (axis == 2 and dims == 2):
-        lo, hi = _pair(q, axis)
-        out[hi] += q[hi]
-        out[lo] -= q[hi]
+        src = p[lo] if forward else p[hi]
+        out[hi] += src
+        out[lo] -= src
     return out
 
 
 def grad(u: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
     """Forward-difference gradient ``(3, ny, nz, bp)`` of ``(ny, nz, bp)``: directions y, z, x."""
     v = _split(u.astype(np.float64), nx, nc)
-    return np.stack([_join(_dfwd(v, ax, dims), u.shape[-1]) for ax in (0, 1, 2)])
+    return np.stack([_join(_diff(v, ax, dims, True), u.shape[-1]) for ax in (0, 1, 2)])
 
 
 def grad_adj(p: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
     """``∇ᵀp = −div p`` for ``(3, ny, nz, bp)`` → ``(ny, nz, bp)``."""
     v = _split(p.astype(np.float64), nx, nc)
-    return _join(sum(_dfwd_adj(v[d], d, dims) for d in range(3)), p.shape[-1])
+    return _join(sum(_diff_adj(v[d], d, dims, True) for d in range(3)), p.shape[-1])
 
 
 _SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))  # (component of w, direction) pairs per entry
@@ -113,18 +96,18 @@ _SYM = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))  # (component of w, dire
 def symgrad(w: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
     """Symmetrised gradient ``(6, ny, nz, bp)`` (yy, zz, xx, yz, yx, zx) with backward differences."""
     v = _split(w.astype(np.float64), nx, nc)
-    e = [_dbwd(v[i], i, dims) for i in range(3)]
-    e += [0.5 * (_dbwd(v[i], j, dims) + _dbwd(v[j], i, dims)) for i, j in _SYM[3:]]
+    e = [_diff(v[i], i, dims, False) for i in range(3)]
+    e += [0.5 * (_diff(v[i], j, dims, False) + _diff(v[j], i, dims, False)) for i, j in _SYM[3:]]
     return np.stack([_join(x, w.shape[-1]) for x in e])
 
 
 def symgrad_adj(q: np.ndarray, nx: int, nc: int, dims: int = 3) -> np.ndarray:
     """Adjoint of :func:`symgrad` for the inner product with off-diagonals weighted twice."""
     v = _split(q.astype(np.float64), nx, nc)
-    out = [_dbwd_adj(v[i], i, dims) for i in range(3)]
+    out = [_diff_adj(v[i], i, dims, False) for i in range(3)]
     for k, (i, j) in enumerate(_SYM[3:], start=3):
-        out[i] = out[i] + _dbwd_adj(v[k], j, dims)
-        out[j] = out[j] + _dbwd_adj(v[k], i, dims)
+        out[i] = out[i] + _diff_adj(v[k], j, dims, False)
+        out[j] = out[j] + _diff_adj(v[k], i, dims, False)
     return np.stack([_join(x, q.shape[-1]) for x in out])
 
 
