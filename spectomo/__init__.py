@@ -15,6 +15,7 @@ see docs/architecture.md.
 """
 
 from ._version import __version__
+from .validation import InputWarning  # noqa: E402
 from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
 from .io import load, save  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
@@ -26,8 +27,8 @@ from .quantify import Quantification, QuantificationWarning, esf_threshold, quan
 from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
 
 __all__ = [
-    # data model and I/O
-    "TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "load", "save",
+    # data model, I/O, input checks
+    "InputWarning", "TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "load", "save",
     # spectral stage
     "extract_maps", "sum_image", "MapStacks", "SpectralInputError", "OverlapWarning",
     # alignment

@@ -38,9 +38,9 @@ from scipy import ndimage
 from scipy.special import erf
 from tqdm.auto import tqdm
 
-from . import physics
-from .phantoms import PHANTOMS, Phantom, alloy_gradient, core_shell, make_phantom, needle
+from . import physics, validation
 from .geometry.astra import forward_project
+from .phantoms import PHANTOMS, Phantom, alloy_gradient, core_shell, make_phantom, needle
 from .signals import TomoStack
 
 __all__ = ["simulate", "SimulatedTiltSeries", "Phantom", "make_phantom", "PHANTOMS", "core_shell",
@@ -241,12 +241,6 @@ def _factors(elements, lines, beam_energy: float, haadf_angles) -> dict:
     return out
 
 
-def _check_positive(**values):
-    for name, v in values.items():
-        if not np.isfinite(v) or v <= 0:
-            raise ValueError(f"{name}: must be a positive number, got {v!r}")
-
-
 def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-70.0, 70.0),
              tilt_step: float = 5.0, beam_energy: float = 200.0, beam_current: float = 0.5,
              eds_dwell_time: float = 0.02, haadf_dwell_time: float = 5e-6,
@@ -309,9 +303,11 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     import exspy
 
     ph = phantom if isinstance(phantom, Phantom) else make_phantom(phantom, size, **(phantom_kwargs or {}))
-    _check_positive(beam_energy=beam_energy, beam_current=beam_current, eds_dwell_time=eds_dwell_time,
-                    haadf_dwell_time=haadf_dwell_time, solid_angle=solid_angle,
-                    energy_resolution=energy_resolution, energy_scale=energy_scale)
+    beam_energy = validation.beam_energy(beam_energy)
+    for name, v in dict(beam_current=beam_current, eds_dwell_time=eds_dwell_time, haadf_dwell_time=haadf_dwell_time,
+                        solid_angle=solid_angle, energy_resolution=energy_resolution,
+                        energy_scale=energy_scale).items():
+        validation.positive(v, name, "a positive number")
     if solid_angle > 4 * np.pi:
         raise ValueError(f"solid_angle: at most 4π sr, got {solid_angle}")
     if int(energy_channels) < 16:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack
+from .validation import existing_file
 
 __all__ = ["load", "save", "atomic_path", "read_tilt_file", "read_mdoc_tilts", "find_tilts"]
 
@@ -94,8 +95,12 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
 
     Raises
     ------
-    FileNotFoundError
-        If the file does not exist.
+    FileNotFoundError, IsADirectoryError
+        If the file does not exist, or is a folder.
+    OSError
+        If HyperSpy cannot read it (truncated, not in a known format); the message names the file.
+    ValueError
+        A list of images of different shapes (each file's shape is named).
     TiltsNotFoundError
         If an image stack has no tilt angles from any source.
     TiltMismatchError
@@ -103,14 +108,18 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
     """
     import hyperspy.api as hs
 
-    paths = [Path(p) for p in path] if isinstance(path, (list, tuple)) else [Path(path)]
-    for p in paths:
-        if not p.exists():
-            raise FileNotFoundError(f"path: no such file {str(p)!r}")
+    many = isinstance(path, (list, tuple))
+    if many and not path:
+        raise ValueError("path: an empty list; expected files to load")
+    paths = [existing_file(p, f"path[{i}]" if many else "path") for i, p in enumerate(path if many else [path])]
     if len(paths) > 1:
+        parts = [_read(p, lazy=True, **kwargs) for p in paths]
+        shapes = {p.name: tuple(s.data.shape) for p, s in zip(paths, parts)}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"path: the images differ in shape and cannot be stacked: {shapes}")
         sig = hs.load([str(p) for p in paths], stack=True, lazy=lazy, **kwargs)
     else:
-        sig = hs.load(str(paths[0]), lazy=lazy, **kwargs)
+        sig = _read(paths[0], lazy=lazy, **kwargs)
     if isinstance(sig, list):
         raise ValueError(f"path: {paths[0]} holds {len(sig)} signals; load it with hyperspy.load")
     if tilts is None and not sig.metadata.has_item(f"{NODE}.tilts"):
@@ -140,6 +149,17 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
             )
         sig.metadata.set_item(f"{NODE}.tilts", t)
     return sig
+
+
+def _read(path: Path, **kwargs):
+    """``hyperspy.load`` of one file, with errors that name the file."""
+    import hyperspy.api as hs
+
+    try:
+        return hs.load(str(path), **kwargs)
+    except Exception as err:  # noqa: BLE001 - readers raise anything from OSError to KeyError
+        raise OSError(f"path: {str(path)!r} could not be read ({type(err).__name__}: {err}); is it a complete "
+                      "file in a format HyperSpy/RosettaSciIO reads?") from err
 
 
 @contextlib.contextmanager

@@ -21,6 +21,8 @@ from __future__ import annotations
 import numpy as np
 from hyperspy.signals import BaseSignal, LazySignal, Signal2D
 
+from .validation import check_tilt_series, tilt_angles
+
 __all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack"]
 
 NODE = "Tomography"
@@ -43,14 +45,11 @@ def _n_projections(signal) -> int:
     return int(signal.axes_manager.navigation_shape[0])
 
 
-def _as_tilts(tilts) -> np.ndarray:
-    arr = np.asarray(tilts, dtype=float)
-    if arr.ndim == 0:
-        arr = arr.reshape(1)
-    if arr.ndim != 1:
-        raise TiltMismatchError(f"tilts must be one-dimensional (n_tilts,), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("tilts contain NaN or inf")
+def _as_tilts(tilts, name: str = "tilts") -> np.ndarray:
+    """Validated tilt angles; implausible series (radians, all equal, repeats) warn here and are
+    refused where they would be used (:func:`check_stack`)."""
+    arr = tilt_angles(tilts, name)
+    check_tilt_series(arr, name, strict=False)
     return arr
 
 
@@ -85,6 +84,14 @@ def _signal_kwargs(args, kwargs, cls):
         kwargs = d
     elif args:
         kwargs["data"] = args.pop(0)
+    data = kwargs.get("data")
+    # (HyperSpy's deepcopy builds the class around a placeholder array([None]) first)
+    if data is not None and kwargs.get("full_initialisation", True) and getattr(data, "dtype", None) != object:
+        shape = np.shape(data)
+        if len(shape) not in cls._data_ndims:
+            raise ValueError(f"data: a {cls._signal_type} holds {cls._data_layout}, got shape {shape}")
+        if 0 in shape:
+            raise ValueError(f"data: a {cls._signal_type} cannot be empty, got shape {shape}")
     if args:
         if tilts is not None:
             raise TypeError("tilts given twice (positionally and as keyword)")
@@ -98,8 +105,9 @@ def check_stack(stack, name: str = "stack", *, min_tilts: int = 3) -> None:
     """Validate a tilt series at a public boundary; raise an error naming ``name`` and the problem.
 
     Checks: a (lazy) :class:`TomoStack` with data ``(n_tilts, ny, nx)``, at least ``min_tilts``
-    projections, tilts (if set) matching the projection count, and finite values (eager data only;
-    the first bad projection and pixel are named).
+    projections, tilts (if set) matching the projection count and plausible (not all equal, not
+    radians: :func:`spectomo.validation.check_tilt_series`), and finite values — for lazy stacks by
+    one streamed dask reduction (the first bad projection and pixel are named).
     """
     if not isinstance(stack, (TomoStack, LazyTomoStack)):
         raise TypeError(f"{name}: expected a TomoStack, got {type(stack).__name__}")
@@ -109,13 +117,27 @@ def check_stack(stack, name: str = "stack", *, min_tilts: int = 3) -> None:
     if shape[0] < min_tilts:
         raise ValueError(f"{name}: need at least {min_tilts} projections, got {shape[0]}")
     if stack.metadata.has_item(f"{NODE}.tilts"):
-        stack.tilts  # raises TiltMismatchError on a count mismatch
-    if not stack._lazy:
-        finite = np.isfinite(stack.data)
-        if not finite.all():
-            i, y, x = np.argwhere(~finite)[0]
-            raise ValueError(f"{name}: NaN or inf at projection {i}, pixel (y={y}, x={x}); "
-                             "replace or remove bad projections first")
+        check_tilt_series(stack.tilts, f"{name}.tilts", strict=True)  # .tilts checks the count
+    data = stack.data
+    finite = bool(data.map_blocks(np.isfinite, dtype=bool).all().compute()) if hasattr(data, "map_blocks") \
+        else bool(np.isfinite(data).all())
+    if not finite:
+        bad = np.isfinite(np.asarray(data))
+        i, y, x = np.argwhere(~bad)[0]
+        raise ValueError(f"{name}: NaN or inf at projection {i}, pixel (y={y}, x={x}); "
+                         "replace or remove bad projections first")
+
+
+def _select_projections(signal, index) -> None:
+    """Slice the per-projection metadata arrays (tilts, shifts) of ``signal`` in place with a numpy
+    index on the projection axis."""
+    for key in ("tilts", "shifts"):
+        arr = signal.metadata.get_item(f"{NODE}.{key}")
+        if arr is None:
+            continue
+        arr = np.asarray(arr)[index]
+        arr = np.atleast_1d(arr) if key == "tilts" else arr.reshape(-1, 2)
+        signal.metadata.set_item(f"{NODE}.{key}", arr)
 
 
 class _TomographyBase:
@@ -136,6 +158,8 @@ class _TomoMixin(_TomographyBase):
     """Tilt/shift bookkeeping shared by the eager and lazy tilt-series classes."""
 
     _signal_type = "TomoStack"
+    _data_ndims = (2, 3)
+    _data_layout = "projections (n_tilts, ny, nx), or one image (ny, nx)"
 
     def _init_tomography(self, tilts, shifts, user_axes):
         n = _n_projections(self)
@@ -191,7 +215,7 @@ class _TomoMixin(_TomographyBase):
                 "this TomoStack has no tilt angles: set them with `stack.tilts = angles` "
                 "(degrees, one per projection) or pass `tilts=` when creating or loading it"
             )
-        return self._checked(_as_tilts(t), f"metadata.{NODE}.tilts").copy()
+        return self._checked(tilt_angles(t, f"metadata.{NODE}.tilts"), f"metadata.{NODE}.tilts").copy()
 
     @tilts.setter
     def tilts(self, value):
@@ -209,26 +233,15 @@ class _TomoMixin(_TomographyBase):
     def shifts(self, value):
         self.metadata.set_item(f"{NODE}.shifts", self._checked(_as_shifts(value), "shifts"))
 
-    def _select_projections(self, index):
-        """Slice the per-projection metadata arrays in place with a numpy index on axis 0."""
-        for key in ("tilts", "shifts"):
-            arr = self.metadata.get_item(f"{NODE}.{key}")
-            if arr is None:
-                continue
-            arr = np.asarray(arr)[index]
-            if key == "tilts":
-                arr = np.atleast_1d(arr)
-            else:
-                arr = arr.reshape(-1, 2)
-            self.metadata.set_item(f"{NODE}.{key}", arr)
-
     def _slicer(self, slices, isNavigation=None, out=None):
         nav_before = self.axes_manager.navigation_dimension
         array_slices = self._get_array_slices(slices, isNavigation)
         result = super()._slicer(slices, isNavigation=isNavigation, out=out)
         target = out if out is not None else result
         if nav_before == 1 and target is not None:
-            target._select_projections(array_slices[0])
+            # the tilts follow a navigation slice; signal slices (isig) leave them whole, and the
+            # result may be another class (isig[i] is the sinogram of slice i, a Signal1D)
+            _select_projections(target, array_slices[0])
         return result
 
     def remove_projections(self, projections) -> "TomoStack":
@@ -253,7 +266,7 @@ class _TomoMixin(_TomographyBase):
             raise ValueError("projections: cannot remove every projection")
         new = self._deepcopy_with_new_data(self.data[keep])
         new.get_dimensions_from_data()
-        new._select_projections(keep)
+        _select_projections(new, keep)
         new._sync_nav_axis()
         return new
 
@@ -332,12 +345,15 @@ class TomoStack(_TomoMethods, _TomoMixin, Signal2D):
     """
 
 
-class LazyTomoStack(_TomoMixin, LazySignal, Signal2D):
-    """Lazy (dask-backed) :class:`TomoStack`."""
+class LazyTomoStack(_TomoMethods, _TomoMixin, LazySignal, Signal2D):
+    """Lazy (dask-backed) :class:`TomoStack`; the methods read the data block by block or compute
+    what they need, and return eager results."""
 
 
 class _RecMixin(_TomographyBase):
     _signal_type = "RecStack"
+    _data_ndims = (2, 3)
+    _data_layout = "a volume (nx, ny, nz), or one slice (ny, nz)"
 
     def _init_tomography(self, tilts, shifts, user_axes):
         if shifts is not None:

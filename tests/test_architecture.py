@@ -16,7 +16,7 @@ REPO = ROOT.parent
 #: Units of the package (top-level modules and subpackages) by layer: a unit imports only from
 #: lower layers. Stages run spectral → align → recon → quantify over the bottom layers.
 LAYERS = [
-    ("_version", "physics"),
+    ("_version", "physics", "validation"),
     ("signals", "geometry"),
     ("io", "opencl", "phantoms"),
     ("datasets",),

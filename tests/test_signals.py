@@ -87,7 +87,7 @@ def test_deepcopy_keeps_tilts_and_is_independent(stack):
         np.testing.assert_allclose(dup.tilts, stack.tilts)
         np.testing.assert_allclose(dup.shifts, stack.shifts)
     dup = stack.deepcopy()
-    dup.tilts = np.zeros(7)
+    dup.tilts = np.linspace(-30, 30, 7)
     assert stack.tilts[0] == -60
 
 

@@ -169,6 +169,10 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
     """
     check_stack(stack, "stack")
     images = np.asarray(stack.data)
+    blank = np.nonzero(np.ptp(images.reshape(len(images), -1), axis=1) == 0)[0]
+    if blank.size:
+        raise ValueError(f"stack: projection(s) {blank.tolist()} are constant (e.g. all zero), so there is "
+                         "nothing to register them by; remove them first (stack.remove_projections)")
     shifts = estimate_shifts(images, stack.tilts, method=method, start=start,
                              upsample_factor=upsample_factor, normalization=normalization,
                              progress=progress)

@@ -143,6 +143,9 @@ def _provenance(step: str, **params) -> dict:
 def aligned_copy(stack: TomoStack, data: np.ndarray, alignment: Alignment, step: str, **params) -> TomoStack:
     """A new stack with ``data``, ``alignment`` recorded in metadata and ``step`` appended to the log."""
     new = stack._deepcopy_with_new_data(np.asarray(data, dtype=np.float32))
+    if new._lazy:  # the data of a lazy input were computed: hand back the eager class
+        new._lazy = False
+        new._assign_subclass()
     new.shifts = alignment.shifts
     md = new.metadata
     md.set_item(f"{NODE}.tilt_axis_rotation", float(alignment.rotation))
@@ -286,9 +289,14 @@ def align_other(stack: TomoStack, other, *, order: int = 1):
     check_stack(stack, "stack", min_tilts=1)
     alignment = alignment_of(stack)
     if isinstance(other, dict):
-        out = type(other).__new__(type(other))
-        dict.__init__(out)
-        out.__dict__.update(getattr(other, "__dict__", {}))
+        if type(other) is dict:
+            out = {}
+        else:  # a dict subclass such as MapStacks: same class, its attributes kept
+            out = type(other).__new__(type(other))
+            dict.__init__(out)
+            out.__dict__.update(getattr(other, "__dict__", {}))
+        if not other:
+            raise ValueError("other: an empty dict; expected stacks to align")
         for key, value in other.items():
             out[key] = _align_one(stack, value, alignment, order, f"other[{key!r}]")
         return out

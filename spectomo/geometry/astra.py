@@ -20,11 +20,14 @@ import threading
 import numpy as np
 from tqdm.auto import tqdm
 
-__all__ = ["astra_ids", "astra_geometry", "cuda_available", "resolve_cuda", "SliceSolver", "SlicePool", "ITERATIVE",
+__all__ = ["astra_ids", "astra_geometry", "cuda_available", "resolve_cuda", "SliceSolver", "SlicePool", "ITERATIVE", "FBP_FILTERS",
            "reconstruct_sinograms", "forward_project"]
 
 #: ASTRA algorithms that iterate (the others are one-shot)
 ITERATIVE = ("SIRT", "SART")
+#: ASTRA's FBP filters that need no parameter
+FBP_FILTERS = ("ram-lak", "shepp-logan", "cosine", "hamming", "hann", "lanczos", "triangular", "barlett-hann",
+               "nuttall", "blackman-harris", "blackman-nuttall", "flat-top", "parzen", "none")
 
 
 @contextlib.contextmanager

@@ -68,6 +68,8 @@ def _mask(mask, mass, shape, *, search_max):
     arr = np.asarray(getattr(mask, "data", mask))
     if arr.shape != shape:
         raise ValueError(f"mask: shape {arr.shape} differs from the volumes' {shape}")
+    if not arr.any():
+        raise ValueError("mask: selects no voxel; give a mask with the particle's voxels, 'auto' or None")
     return arr.astype(bool), None
 
 

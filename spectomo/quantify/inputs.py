@@ -7,7 +7,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .. import physics
+from .. import physics, validation
+from ..signals import LazyTomoStack, TomoStack
 
 METHODS = ("zeta", "cross_section", "hebt")
 
@@ -35,6 +36,9 @@ def check_volumes(volumes) -> tuple[dict, object]:
                         f"reconstruction), got {type(volumes).__name__}")
     shape, seen = None, {}
     for name, vol in volumes.items():
+        if isinstance(vol, (TomoStack, LazyTomoStack)):
+            raise TypeError(f"volumes[{name!r}]: a TomoStack of projections {vol.data.shape}, not a volume; "
+                            "reconstruct it first (e.g. stack.reconstruct('SIRT'))")
         if not hasattr(vol, "data") or np.ndim(vol.data) != 3:
             raise ValueError(f"volumes[{name!r}]: expected a 3D RecStack (nx, ny, nz), got "
                              f"{type(vol).__name__} of shape {np.shape(getattr(vol, 'data', vol))}")
@@ -73,19 +77,14 @@ def metadata_value(volumes: dict, path: str):
 
 
 def positive(name: str, value, what: str) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name}: expected {what}, got {value!r}") from None
-    if not np.isfinite(v) or v <= 0:
-        raise ValueError(f"{name}: must be positive ({what}), got {value!r}")
-    return v
+    """A finite value > 0 (:func:`spectomo.validation.positive`, argument order of this package)."""
+    return validation.positive(value, name, what)
 
 
 def resolve_beam_energy(beam_energy, volumes: dict) -> float | None:
     if beam_energy is None:
         beam_energy = metadata_value(volumes, "Acquisition_instrument.TEM.beam_energy")
-    return None if beam_energy is None else positive("beam_energy", beam_energy, "the beam energy in keV")
+    return None if beam_energy is None else validation.beam_energy(beam_energy, "beam_energy")
 
 
 def resolve_voxel_size(voxel_size, volumes: dict) -> float | None:

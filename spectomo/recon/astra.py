@@ -14,10 +14,11 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..geometry.astra import ITERATIVE, SlicePool, SliceSolver, astra_ids, reconstruct_sinograms, resolve_cuda
+from ..geometry.astra import FBP_FILTERS, ITERATIVE, SlicePool, SliceSolver, astra_ids, reconstruct_sinograms, resolve_cuda
 from ..geometry.convention import sinograms
 from ..signals import RecStack, TomoStack, check_stack
-from .driver import Solver, positive_int, run
+from ..validation import whole_number
+from .driver import Solver, run
 from .result import rec_signal
 
 __all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "SIRTSolver"]
@@ -112,7 +113,7 @@ class SIRTSolver(Solver):
 
 
 def _check_iterations(iterations) -> int:
-    return positive_int(iterations, "iterations")
+    return whole_number(iterations, "iterations")
 
 
 def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100, constrain: bool = True,
@@ -139,7 +140,8 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
         As in ETSpy: None uses CUDA when ASTRA has a GPU, else the CPU with the slices spread over
         ``n_jobs`` threads (default: all cores); True requires CUDA; False forces the CPU.
     filter_type : str
-        FBP filter (ASTRA name, e.g. ``'ram-lak'``, ``'shepp-logan'``, ``'hann'``).
+        FBP filter, one of ASTRA's parameter-free filters (:data:`~spectomo.geometry.astra.FBP_FILTERS`:
+        ``'ram-lak'``, ``'shepp-logan'``, ``'hann'``, …).
     tol, callback, check_every, checkpoint, checkpoint_every
         SIRT and SART only, the driver's (:func:`spectomo.recon.driver.run`, as in
         :func:`spectomo.reconstruct_tgv`): the objective is ``‖W x − b‖²`` over all slices, computed
@@ -158,8 +160,10 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
     check_stack(stack, "stack")
     _check_method(method)
     iterations = _check_iterations(iterations)
-    if thickness is not None and int(thickness) < 1:
-        raise ValueError(f"thickness: must be ≥ 1 voxel, got {thickness}")
+    if thickness is not None:
+        whole_number(thickness, "thickness")
+    if method == "FBP" and filter_type not in FBP_FILTERS:
+        raise ValueError(f"filter_type: expected one of {list(FBP_FILTERS)}, got {filter_type!r}")
     use_cuda = resolve_cuda(cuda)
     info = {"software": "ASTRA", "method": method, "iterations": 0, "constrain": False,
             "filter": filter_type if method == "FBP" else "", "device": "cuda" if use_cuda else "cpu",

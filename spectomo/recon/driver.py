@@ -27,9 +27,10 @@ from typing import Callable
 import numpy as np
 from tqdm.auto import tqdm
 
+from ..validation import whole_number
 from .checkpoint import Checkpoint, checkpoint_path, fingerprint, load_checkpoint, save_checkpoint
 
-__all__ = ["Solver", "IterationInfo", "RunRecord", "run", "positive_int"]
+__all__ = ["Solver", "IterationInfo", "RunRecord", "run"]
 
 
 class Solver:
@@ -110,20 +111,6 @@ class RunRecord:
                 "checkpoint": self.checkpoint or "", "history": self.history}
 
 
-def positive_int(value, name: str) -> int:
-    """``value`` as an int ≥ 1, or an error naming ``name``."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a whole number ≥ 1, got {value!r}")
-    if not isinstance(value, numbers.Integral):
-        if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
-            value = int(value)
-        else:
-            raise TypeError(f"{name}: expected a whole number ≥ 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name}: must be ≥ 1, got {value}")
-    return int(value)
-
-
 def _tolerance(tol) -> float | None:
     if tol is None:
         return None
@@ -175,9 +162,9 @@ def run(solver: Solver, iterations: int, *, tol: float | None = None, check_ever
     -------
     RunRecord
     """
-    total = positive_int(iterations, "iterations")
-    check_every = positive_int(check_every, "check_every")
-    checkpoint_every = positive_int(checkpoint_every, "checkpoint_every")
+    total = whole_number(iterations, "iterations")
+    check_every = whole_number(check_every, "check_every")
+    checkpoint_every = whole_number(checkpoint_every, "checkpoint_every")
     tol = _tolerance(tol)
     if callback is not None and not callable(callback):
         raise TypeError(f"callback: expected a function of one argument, got {type(callback).__name__}")

@@ -30,12 +30,15 @@ in the solver's units.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ..opencl.layout import BatchGeometry, from_batch, sinograms_to_batch
 from ..opencl.operators import Operators, auto_chunk, slice_operators
+from ..validation import InputWarning, whole_number
 from .channels import check_haadf_and_maps
-from .driver import Solver, positive_int, run
+from .driver import Solver, run
 from .ratios import ResponseFitError, fit_response_ratios
 from .result import RecStacks, make_result
 
@@ -250,6 +253,28 @@ def _alpha(alpha) -> float:
     return alpha
 
 
+#: Warn above these fractions of negative pixels (HAADF offsets; over-subtracted map backgrounds)
+NEGATIVE_WARN = {"haadf": 0.01, "maps": 0.10}
+
+
+def _check_signals(haadf, maps: dict) -> None:
+    """One map per element; warn about negative signal, which the linear HAADF model cannot hold."""
+    seen = {}
+    for name in maps:
+        el = name.split("_")[0]
+        if el in seen:
+            raise ValueError(f"maps: {seen[el]!r} and {name!r} are both {el}; HEBT needs one map per element "
+                             "(their signals are collinear in the HAADF model): keep one line or sum them")
+        seen[el] = name
+    for label, stack, limit, cause in [("haadf", haadf, NEGATIVE_WARN["haadf"], "a detector offset: subtract the "
+                                        "vacuum level")] + [(f"maps[{n!r}]", m, NEGATIVE_WARN["maps"], "an over-"
+                                        "subtracted background") for n, m in maps.items()]:
+        frac = float(np.mean(np.asarray(stack.data) < 0))
+        if frac > limit:
+            warnings.warn(f"{label}: {100 * frac:.0f} % of the pixels are negative; HEBT models the HAADF as a "
+                          f"non-negative sum of the maps, so this is likely {cause}", InputWarning, stacklevel=3)
+
+
 def _ratios(haadf, maps: dict, ratios) -> tuple[dict, float | None]:
     """Given ratios (validated, keyed onto the map names) or fitted ones with their R²."""
     if ratios is not None:
@@ -302,10 +327,11 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
     """
     maps = check_haadf_and_maps(haadf, maps, required=True)
     names, alpha = list(maps), _alpha(alpha)
+    _check_signals(haadf, maps)
     ratios, r2 = _ratios(haadf, maps, ratios)
     solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
                         np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,
-                        normalise, nonnegative, device, capacity=positive_int(iterations, "iterations"), names=names)
+                        normalise, nonnegative, device, capacity=whole_number(iterations, "iterations"), names=names)
     record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, progress=progress)
     hist = solver.residuals()

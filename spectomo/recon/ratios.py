@@ -8,12 +8,19 @@ stacks stream and the fit costs one pass over the data.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.optimize import nnls
 
+from ..validation import InputWarning
 from .channels import check_channels
 
 __all__ = ["fit_response_ratios", "ResponseFitError"]
+
+
+#: Warn when the linear HAADF model explains less than this (R²)
+R2_WARN = 0.9
 
 
 class ResponseFitError(ValueError):
@@ -97,6 +104,11 @@ def fit_response_ratios(haadf, maps: dict, *, mask=None) -> tuple[dict, float]:
     r = _nnls_normal(gram, rhs)
     ss_res = max(sbb - 2 * r @ rhs + r @ gram @ r, 0.0)
     r2 = float(1 - ss_res / ss_tot)
+    if 0 <= r2 < R2_WARN:
+        warnings.warn(f"haadf: the maps explain the HAADF with R² = {r2:.3f} only (below {R2_WARN}); likely causes: "
+                      "HAADF and maps not aligned to each other (use haadf.align_other(maps) with the HAADF's "
+                      "alignment), an element present in the HAADF but missing from the maps, a HAADF background "
+                      "offset, or very noisy maps (smooth them, e.g. σ = 0.8 px)", InputWarning, stacklevel=2)
     if r2 < 0:
         raise ResponseFitError(
             f"haadf: R² = {r2:.3f} < 0 — the maps {names} explain the HAADF worse than a constant. "

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..signals import NODE, TiltMismatchError
+from ..validation import beam_energy, fits_float32
 
 __all__ = ["SpectralInputError", "SpectralInput", "as_spectral_input", "iter_blocks"]
 
@@ -78,8 +79,9 @@ class SpectralInput:
 
     @property
     def beam_energy(self) -> float | None:
-        """keV, or None when the metadata do not say."""
-        return self._microscope_item("beam_energy")
+        """keV, or None when the metadata do not say (checked: 1–1000 keV)."""
+        v = self._microscope_item("beam_energy")
+        return None if v is None else beam_energy(v, "spectra.metadata.Acquisition_instrument.TEM.beam_energy")
 
     def image_axes(self) -> list[dict]:
         """Calibration of the ``(y, x)`` navigation axes, as HyperSpy axis dicts for the maps."""
@@ -222,6 +224,11 @@ def _check_values(block: np.ndarray, inp: SpectralInput, ts: slice, ys: slice) -
         bad = ~np.isfinite(block)
         if bad.any():
             raise SpectralInputError(f"spectra: {int(bad.sum())} NaN/inf values, {where(bad)}; counts must be finite")
+        if block.size:
+            try:
+                fits_float32(block.max(), "spectra")
+            except ValueError as err:
+                raise SpectralInputError(f"{err}; {where(block == block.max())}") from None
     if block.dtype.kind in "fi":
         neg = block < 0
         if neg.any():

@@ -66,6 +66,9 @@ def select_lines(inp: SpectralInput, lines) -> list[Line]:
                 "lines: none given and spectra.metadata.Sample has no xray_lines or elements; pass "
                 "lines=['Ni_Ka', ...] or call spectra.add_elements(['Ni', ...]) first")
     lines = list(dict.fromkeys(lines))
+    if not lines:
+        raise SpectralInputError("lines: an empty list; give X-ray lines such as ['Ni_Ka'], or None for the "
+                                 "lines in spectra.metadata.Sample")
     out = [make_line(name, inp) for name in lines]
     lo, hi = inp.energy[0], inp.energy[-1]
     for ln in out:
@@ -73,7 +76,21 @@ def select_lines(inp: SpectralInput, lines) -> list[Line]:
             raise SpectralInputError(
                 f"lines: {ln.name} at {ln.energy:g} {inp.energy_units} is outside the usable energy "
                 f"range {lo:g}–{hi:g} {inp.energy_units} (a peak needs one FWHM, {ln.fwhm:.3g}, inside)")
+        edge = _edge(ln.name)
+        if inp.beam_energy is not None and edge is not None and edge >= inp.beam_energy:
+            raise SpectralInputError(
+                f"lines: {ln.name} cannot be excited: its ionisation edge ({edge:.2f} keV) is above the beam "
+                f"energy ({inp.beam_energy:g} keV, metadata.Acquisition_instrument.TEM.beam_energy); choose "
+                "another line of the element or correct the beam energy")
     return out
+
+
+def _edge(name: str) -> float | None:
+    """Ionisation edge (keV) of the shell a line comes from, or None when unknown."""
+    try:
+        return float(physics.edge_energy(name.split("_")[0], physics.shell_for_line(name)))
+    except ValueError:
+        return None
 
 
 def interferers(inp: SpectralInput, lines: list[Line]) -> list[Line]:
@@ -90,12 +107,9 @@ def interferers(inp: SpectralInput, lines: list[Line]) -> list[Line]:
         for name in physics.element_lines(el):
             if physics.line_weight(name) < MIN_WEIGHT:
                 continue
-            if beam is not None:
-                try:
-                    if physics.edge_energy(el, physics.shell_for_line(name)) >= beam:
-                        continue
-                except ValueError:
-                    pass
+            edge = _edge(name)
+            if beam is not None and edge is not None and edge >= beam:
+                continue
             ln = make_line(name, inp)
             if lo - 3 * ln.fwhm <= ln.energy <= hi + 3 * ln.fwhm:
                 out.append(ln)
