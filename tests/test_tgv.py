@@ -1,11 +1,12 @@
-"""Coupled multi-channel TGV–KL: fused kernels against NumPy, checkpoints, errors and fidelity."""
+"""Coupled multi-channel TGV–KL: fused kernels against NumPy, units, μ, errors and fidelity
+(stopping and checkpoints: tests/test_driver.py)."""
 
 import numpy as np
 import pytest
 
 import spectomo
-from spectomo.opencl import twins as ref
 from spectomo.evaluation import psnr, toy_dataset
+from spectomo.opencl import twins as ref
 from spectomo.opencl.layout import BatchGeometry
 from spectomo.recon.tgv import TGVSolver
 from spectomo.signals import TomoStack
