@@ -10,8 +10,8 @@ beam energy (and the EDS solid angle, or the HAADF annulus).
 
 from __future__ import annotations
 
-from .. import physics
-from .inputs import element_of, positive
+from .. import physics, validation
+from .inputs import element_of
 
 UNITS = {"zeta": "kg/m² (ζ-factor)", "cross_section": "barn (detected partial cross section)",
          "hebt": "barn·mol/g (z_A = σ_elastic / M)"}
@@ -27,7 +27,7 @@ def _given(factors: dict, names, method: str) -> dict:
         if key not in factors:
             raise ValueError(f"factors: no {method} factor for {name!r} (given for {sorted(factors)}); "
                              f"pass one per line, in {UNITS[method]}")
-        out[name] = positive(f"factors[{key!r}]", factors[key], UNITS[method])
+        out[name] = validation.positive(factors[key], f"factors[{key!r}]", UNITS[method])
     return out
 
 

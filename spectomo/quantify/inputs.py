@@ -76,11 +76,6 @@ def metadata_value(volumes: dict, path: str):
     return None
 
 
-def positive(name: str, value, what: str) -> float:
-    """A finite value > 0 (:func:`spectomo.validation.positive`, argument order of this package)."""
-    return validation.positive(value, name, what)
-
-
 def resolve_beam_energy(beam_energy, volumes: dict) -> float | None:
     if beam_energy is None:
         beam_energy = metadata_value(volumes, "Acquisition_instrument.TEM.beam_energy")
@@ -90,7 +85,7 @@ def resolve_beam_energy(beam_energy, volumes: dict) -> float | None:
 def resolve_voxel_size(voxel_size, volumes: dict) -> float | None:
     """Voxel size in nm: the argument, else the volumes' axis scale when its units are nm."""
     if voxel_size is not None:
-        return positive("voxel_size", voxel_size, "the voxel size in nm")
+        return validation.positive(voxel_size, "voxel_size", "the voxel size in nm")
     ax = next(iter(volumes.values())).axes_manager.signal_axes[0]
     if str(ax.units) == "nm" and ax.scale > 0:
         return float(ax.scale)
@@ -104,19 +99,19 @@ def resolve_voxel_size(voxel_size, volumes: dict) -> float | None:
 def eds_dose(dose, volumes: dict) -> float | None:
     """Electrons per probe position: the argument, else beam current × live time (exspy's keys)."""
     if dose is not None:
-        return positive("dose", dose, "the electron dose per probe position (electrons)")
+        return validation.positive(dose, "dose", "the electron dose per probe position (electrons)")
     current = metadata_value(volumes, "Acquisition_instrument.TEM.beam_current")
     live = metadata_value(volumes, "Acquisition_instrument.TEM.Detector.EDS.live_time")
     if current is None or live is None:
         return None
-    return physics.electron_dose(positive("beam_current (metadata)", current, "nA"),
-                                 positive("live_time (metadata)", live, "s"))
+    return physics.electron_dose(validation.positive(current, "beam_current (metadata)", "nA"),
+                                 validation.positive(live, "live_time (metadata)", "s"))
 
 
 def haadf_dose(dose, source) -> float | None:
     """HAADF electrons per probe position: the argument, else beam current × HAADF dwell time."""
     if dose is not None:
-        return positive("dose", dose, "the HAADF electron dose per probe position (electrons)")
+        return validation.positive(dose, "dose", "the HAADF electron dose per probe position (electrons)")
     if getattr(source, "haadf", None) is None:
         return None
     md = source.haadf.metadata
@@ -145,7 +140,7 @@ def haadf_angles(angles, source) -> tuple[float, float] | None:
 def solid_angle(value, volumes: dict) -> float | None:
     if value is None:
         value = metadata_value(volumes, "Acquisition_instrument.TEM.Detector.EDS.solid_angle")
-    return None if value is None else positive("solid_angle", value, "the EDS solid angle in sr")
+    return None if value is None else validation.positive(value, "solid_angle", "the EDS solid angle in sr")
 
 
 def hebt_ratios(ratios, volumes: dict, source) -> dict:
@@ -162,7 +157,7 @@ def hebt_ratios(ratios, volumes: dict, source) -> dict:
         if r is None:
             raise ValueError(f"ratios: no HEBT response ratio for {name!r}; pass the RecStacks of reconstruct_hebt, ratios=, or "
                              "volumes from reconstruct_hebt (metadata.Reconstruction.ratio)")
-        out[name] = positive(f"ratios[{name!r}]", r, "a positive response ratio")
+        out[name] = validation.positive(r, f"ratios[{name!r}]", "a positive response ratio")
     return out
 
 

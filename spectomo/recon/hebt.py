@@ -175,7 +175,10 @@ class HEBTSolver(Solver):
     def residuals(self, upto: int | None = None) -> np.ndarray:
         """Relative residual norms ``(n, k + 1)``: rows are iterates 0…n−1, columns the EDS blocks
         ``‖I_c − W X_c‖/‖I_c‖`` then the HAADF ``‖I_H − Σ r_c W X_c‖/‖I_H‖``."""
-        sq = self._squares(self.iteration + 1 if upto is None else int(upto))
+        return self._relative(self._squares(self.iteration + 1 if upto is None else int(upto)))
+
+    def _relative(self, sq: np.ndarray) -> np.ndarray:
+        """Squared block residuals (solver units) → relative residual norms (map / HAADF units)."""
         scale = np.append(self.coef["out_scale"], 1.0)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.sqrt(np.maximum(sq, 0)) * scale / self.data_norms
@@ -185,7 +188,7 @@ class HEBTSolver(Solver):
         self.finalise()
         sq = self._squares(self.iteration + 1)[-1]
         objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
-        rel = self.residuals()[-1]
+        rel = self._relative(sq)
         return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
 
     def monitor(self) -> np.ndarray:
