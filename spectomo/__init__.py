@@ -19,7 +19,8 @@ from .validation import InputWarning  # noqa: E402
 from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
 from .io import load, save  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
-from .align import TiltAxisWarning, align_other, stack_register, tilt_align, trans_stack  # noqa: E402
+from .align import (AlignmentWarning, TiltAxisWarning, align_other, alignment_residual,  # noqa: E402
+                    projection_match, stack_register, tilt_align, trans_stack)
 from .opencl import DeviceMemoryError, OpenCLUnavailableError  # noqa: E402
 from .recon import (CheckpointError, IterationInfo, RecStacks, ResponseFitError, fit_response_ratios,  # noqa: E402
                     recon_error, reconstruct, reconstruct_hebt, reconstruct_path, reconstruct_tgv)
@@ -32,7 +33,8 @@ __all__ = [
     # spectral stage
     "extract_maps", "sum_image", "MapStacks", "SpectralInputError", "OverlapWarning",
     # alignment
-    "stack_register", "tilt_align", "trans_stack", "align_other", "TiltAxisWarning",
+    "stack_register", "projection_match", "tilt_align", "trans_stack", "align_other", "alignment_residual",
+    "TiltAxisWarning", "AlignmentWarning",
     # reconstruction
     "reconstruct", "recon_error", "reconstruct_path", "reconstruct_tgv", "reconstruct_hebt", "RecStacks",
     "IterationInfo", "CheckpointError", "fit_response_ratios", "ResponseFitError", "OpenCLUnavailableError",

@@ -15,12 +15,13 @@ import contextlib
 import os
 import re
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack
-from .validation import existing_file
+from .signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, offset_vacuum
+from .validation import InputWarning, existing_file
 
 __all__ = ["load", "save", "atomic_path", "read_tilt_file", "read_mdoc_tilts", "find_tilts"]
 
@@ -138,7 +139,9 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
                 f"'{paths[0].with_suffix('.rawtlt').name}', '.tlt' or '.mdoc' file beside it"
             )
         cls = LazyTomoStack if sig._lazy else TomoStack
-        return cls(sig, tilts=tilts)
+        stack = cls(sig, tilts=tilts)
+        _warn_offset(stack, paths[0])
+        return stack
     if tilts is not None:
         t = np.asarray(tilts, dtype=float).reshape(-1)
         nav = sig.axes_manager.navigation_shape
@@ -149,6 +152,16 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
             )
         sig.metadata.set_item(f"{NODE}.tilts", t)
     return sig
+
+
+def _warn_offset(stack, path: Path) -> None:
+    """Loud warning for raw detector data whose vacuum is far from 0 (kept as stored)."""
+    level = offset_vacuum(stack.data)
+    if level is not None:
+        warnings.warn(f"{path.name}: vacuum reads {level:.4g} ({stack.data.dtype}), not 0 — a detector "
+                      "offset. The data are kept as stored; call stack.subtract_vacuum() before a "
+                      "non-negative reconstruction (SIRT/SART), which otherwise fails.",
+                      InputWarning, stacklevel=3)
 
 
 def _read(path: Path, **kwargs):

@@ -23,7 +23,8 @@ from hyperspy.signals import BaseSignal, LazySignal, Signal2D
 
 from .validation import check_tilt_series, tilt_angles
 
-__all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack"]
+__all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack",
+           "vacuum_level"]
 
 NODE = "Tomography"
 
@@ -126,6 +127,50 @@ def check_stack(stack, name: str = "stack", *, min_tilts: int = 3) -> None:
         i, y, x = np.argwhere(~bad)[0]
         raise ValueError(f"{name}: NaN or inf at projection {i}, pixel (y={y}, x={x}); "
                          "replace or remove bad projections first")
+
+
+def vacuum_level(data, *, width: int = 2) -> tuple[float, float]:
+    """The detector level of vacuum in a projection stack and its noise, from the image borders.
+
+    Raw HAADF files often store a detector offset (the NIST SRM-2135c series in ETSpy's test data
+    is int16 with vacuum near −31 890). The level is the median of the ``width``-pixel border of
+    every projection, which is vacuum as long as the specimen covers less than half of the border;
+    the noise is the distance from that median down to the 15.9th percentile of the border (one
+    standard deviation for Gaussian noise, unaffected by specimen pixels, which are brighter).
+
+    Parameters
+    ----------
+    data : array_like (n_tilts, ny, nx)
+        Projections (numpy or dask); only the borders are read.
+    width : int
+        Border width in pixels.
+
+    Returns
+    -------
+    (level, noise) : (float, float)
+        In the units of ``data``.
+    """
+    shape = data.shape
+    if len(shape) != 3 or min(shape[1:]) <= 2 * width:
+        raise ValueError(f"data: expected projections (n_tilts, ny, nx) larger than twice the border "
+                         f"width {width}, got shape {tuple(shape)}")
+    parts = [data[:, :width, :], data[:, -width:, :], data[:, width:-width, :width], data[:, width:-width, -width:]]
+    border = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1) for p in parts])
+    level = float(np.median(border))
+    return level, float(level - np.percentile(border, 15.87))
+
+
+def offset_vacuum(data) -> float | None:
+    """The vacuum level of ``data`` when it is clearly not 0 (beyond 5 noise levels and 2 % of the
+    signal range), else None: a non-negative reconstruction of such data is wrong. None also when
+    the images are too narrow to have a border (e.g. a slab of a few columns)."""
+    if len(data.shape) != 3 or min(data.shape[1:]) <= 8:
+        return None
+    level, noise = vacuum_level(data)
+    top = float(np.max(np.asarray(data[:, ::4, ::4], dtype=np.float64)))
+    if abs(level) > 5 * noise and abs(level) > 0.02 * max(top - level, 1e-30):
+        return level
+    return None
 
 
 def _select_projections(signal, index) -> None:
@@ -270,6 +315,32 @@ class _TomoMixin(_TomographyBase):
         new._sync_nav_axis()
         return new
 
+    def subtract_vacuum(self, level: float | None = None) -> "TomoStack":
+        """A float32 copy with the vacuum level subtracted, so that vacuum reads 0.
+
+        Needed before a non-negative reconstruction of raw detector data with an offset (negative
+        values clip the volume to zero; a positive offset fills it with haze).
+
+        Parameters
+        ----------
+        level : float, optional
+            The vacuum level in data units; default: estimated by :func:`vacuum_level`.
+
+        Returns
+        -------
+        TomoStack
+            ``metadata.Tomography.vacuum_level`` records the level subtracted (added to any
+            subtracted before).
+        """
+        if level is None:
+            level = vacuum_level(self.data)[0]
+        elif not np.isfinite(level):
+            raise ValueError(f"level: expected a finite vacuum level in data units, got {level!r}")
+        new = self._deepcopy_with_new_data((self.data - np.float32(level)).astype(np.float32))
+        before = float(new.metadata.get_item(f"{NODE}.vacuum_level", 0.0))
+        new.metadata.set_item(f"{NODE}.vacuum_level", before + float(level))
+        return new
+
     def __repr__(self):
         base = super().__repr__()
         t = self.metadata.get_item(f"{NODE}.tilts")
@@ -292,6 +363,13 @@ class _TomoMethods:
         from .align import tilt_align
 
         return tilt_align(self, method, **kwargs)
+
+    def alignment_residual(self, **kwargs) -> float:
+        """Re-projection residual of this series as aligned (lower is better); see
+        :func:`spectomo.align.alignment_residual`."""
+        from .align import alignment_residual
+
+        return alignment_residual(self, **kwargs)
 
     def trans_stack(self, xshift: float = 0.0, yshift: float = 0.0, angle: float = 0.0, **kwargs) -> "TomoStack":
         """Shift and rotate every projection; see :func:`spectomo.align.trans_stack`."""

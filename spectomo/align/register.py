@@ -12,11 +12,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..signals import TomoStack, check_stack
-from .transform import Alignment, aligned_copy, alignment_of, warp
+from .transform import Alignment, aligned_copy, alignment_of, vacuum_fill, warp
 
 __all__ = ["REGISTER_METHODS", "estimate_shifts", "stack_register"]
 
-REGISTER_METHODS = ("PC", "COM", "COM-CL", "StackReg")
+#: methods of :func:`estimate_shifts` (translations only)
+SHIFT_METHODS = ("PC", "COM", "COM-CL", "StackReg")
+#: methods of :func:`stack_register`: the above and projection matching
+REGISTER_METHODS = SHIFT_METHODS + ("PM",)
 
 
 def _chain(images, tilts, start: int, pair, progress: bool, desc: str) -> np.ndarray:
@@ -109,8 +112,9 @@ def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = No
     """
     images = np.asarray(images, dtype=np.float32)
     n = len(images)
-    if method not in REGISTER_METHODS:
-        raise ValueError(f"method: expected one of {list(REGISTER_METHODS)}, got {method!r}")
+    if method not in SHIFT_METHODS:
+        hint = " (projection matching: stack_register(stack, 'PM'))" if method == "PM" else ""
+        raise ValueError(f"method: expected one of {list(SHIFT_METHODS)}, got {method!r}{hint}")
     start = int(np.argmin(np.abs(tilts))) if start is None else int(start)
     if not -n <= start < n:
         raise IndexError(f"start: projection index must lie in [0, {n - 1}], got {start}")
@@ -130,25 +134,31 @@ def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = No
 
 
 def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = None,
-                   upsample_factor: int = 10, normalization=None, order: int = 1,
-                   progress: bool = True) -> TomoStack:
+                   upsample_factor: int | None = None, normalization=None, order: int = 1,
+                   progress: bool = True, **options) -> TomoStack:
     """Register the projections of a tilt series to each other by translations.
 
     Parameters
     ----------
     stack : TomoStack (n_tilts, ny, nx)
         At least 3 projections, finite values.
-    method : {'PC', 'COM', 'COM-CL', 'StackReg'}
+    method : {'PC', 'COM', 'COM-CL', 'StackReg', 'PM'}
         ``'PC'``: sub-pixel phase correlation (scikit-image) between angular neighbours, chained.
         ``'COM'``: centre of mass of each (background-subtracted) projection, for particles or
         pillars entirely inside the field of view. ``'COM-CL'``: centre of mass perpendicular to
         the tilt axis, common line (profile correlation) along it. ``'StackReg'``: pystackreg's
         translation model between neighbours (started from the integer cross-correlation
-        peak), chained (optional dependency ``pystackreg``).
+        peak), chained (optional dependency ``pystackreg``). ``'PM'``: projection matching
+        (:func:`spectomo.align.projection_match`): every projection registered to the
+        re-projection of a tomogram of the others, coarse to fine, which also finds the tilt-axis
+        offset and rotation (no ``tilt_align`` needed); slower (seconds to a minute), the most
+        accurate on real series.
     start : int, optional
-        Reference projection (its correction is 0). Default: the projection nearest 0°.
-    upsample_factor : int
-        Sub-pixel precision 1/upsample_factor for PC and the common line.
+        Reference projection (its correction is 0). Default: the projection nearest 0°. Not
+        for ``'PM'``.
+    upsample_factor : int, optional
+        Sub-pixel precision 1/upsample_factor for PC, the common line and PM (default 10; 20 for
+        PM, in binned pixels).
     normalization : {None, 'phase'}
         PC only, passed to :func:`skimage.registration.phase_cross_correlation`. The default
         ``None`` correlates the images themselves; ``'phase'`` whitens the spectrum first, which
@@ -159,6 +169,9 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         Interpolation order used to shift the projections (1: bilinear, keeps counts ≥ 0).
     progress : bool
         Show a progress bar.
+    **options
+        ``'PM'`` only: keyword options of :func:`spectomo.align.projection_match` (``binning``,
+        ``max_iterations``, ``tol``, ``fit_rotation``, ``max_rotation``, ``initial``…).
 
     Returns
     -------
@@ -168,6 +181,17 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         can apply them to other signals.
     """
     check_stack(stack, "stack")
+    if method == "PM":
+        from .projmatch import projection_match
+
+        if start is not None or normalization is not None:
+            raise ValueError("start/normalization: not used by method='PM' (it has no reference projection)")
+        return projection_match(stack, upsample_factor=20 if upsample_factor is None else upsample_factor,
+                                order=order, progress=progress, **options)
+    if options:
+        raise TypeError(f"{sorted(options)}: options of method='PM' only; method={method!r} takes start, "
+                        "upsample_factor, normalization, order, progress")
+    upsample_factor = 10 if upsample_factor is None else upsample_factor
     images = np.asarray(stack.data)
     blank = np.nonzero(np.ptp(images.reshape(len(images), -1), axis=1) == 0)[0]
     if blank.size:
@@ -176,7 +200,7 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
     shifts = estimate_shifts(images, stack.tilts, method=method, start=start,
                              upsample_factor=upsample_factor, normalization=normalization,
                              progress=progress)
-    data = warp(images, Alignment(shifts), order=order)
+    data = warp(images, Alignment(shifts), order=order, fill=vacuum_fill(images))
     total = alignment_of(stack).then(shifts=shifts)
     return aligned_copy(stack, data, total, "stack_register", method=method,
                         start=int(np.argmin(np.abs(stack.tilts))) if start is None else int(start),

@@ -20,8 +20,9 @@ a naive fit can return an axis tilted by tens of degrees. Here:
   towards 0 because a column of a rotated stack mixes neighbouring material); when it does not
   converge the data carry no usable rotation signal and only the offset is corrected (warning);
 * a rotation beyond ``max_rotation`` is refused (warning; offset only);
-* the answer is checked: the re-projection residual of a short non-negative SIRT of a few slices
-  is computed with no correction, offset only, and the full estimate; if the full estimate is more
+* the answer is checked: the re-projection residual (:mod:`.quality`) of a short non-negative SIRT
+  of a few slices (binned to ≤ 128 px) is computed with no correction, offset only, and the full
+  estimate; if the full estimate is more
   than 1 % worse than no correction, the better of the other two is applied, with a warning.
 """
 
@@ -31,10 +32,12 @@ import warnings
 
 import numpy as np
 from scipy import stats
+from tqdm.auto import tqdm
 
 from ..signals import TomoStack, check_stack
+from .quality import binned, pyramid, reprojection_residual, vacuum_free
 from .register import _background_free
-from .transform import Alignment, aligned_copy, alignment_of, warp
+from .transform import Alignment, AlignmentWarning, aligned_copy, alignment_of, vacuum_fill, warp
 
 __all__ = ["TILT_AXIS_METHODS", "TiltAxisWarning", "estimate_tilt_axis", "tilt_align"]
 
@@ -44,7 +47,7 @@ TILT_AXIS_METHODS = ("CoM", "MaxImage")
 CHECK_TOLERANCE = 0.01  # the estimate is refused when it re-projects 1 % worse than no correction
 
 
-class TiltAxisWarning(UserWarning):
+class TiltAxisWarning(AlignmentWarning):
     """The tilt-axis estimate was refused or replaced by a safer candidate."""
 
 
@@ -148,24 +151,6 @@ def max_image_rotation(images: np.ndarray, *, max_rotation: float = 10.0, sigma:
     return float(np.degrees(np.average(p_th, weights=peaks)))
 
 
-def _score(images: np.ndarray, tilts: np.ndarray, alignment: Alignment, columns: np.ndarray,
-           iterations: int) -> float:
-    """Relative re-projection residual of a non-negative SIRT of ``columns`` after ``alignment``."""
-    from ..geometry.astra import SliceSolver, astra_ids
-
-    data = warp(images, alignment)
-    n, ny, _ = data.shape
-    num = den = 0.0
-    with astra_ids() as track:
-        solver = SliceSolver(track, tilts, ny, ny, "SIRT", constrain=True, cuda=False)
-        for x in columns:
-            sino = data[:, :, int(x)]
-            rec = solver.solve(sino, iterations)
-            num += float(np.sum((solver.forward(rec) - sino) ** 2))
-            den += float(np.sum(sino**2))
-    return float(np.sqrt(num / den)) if den else np.inf
-
-
 def _slope_uncertainty(x, c) -> float:
     """Half-width (degrees) of the 99 % confidence interval of the Theil–Sen slope of ``c`` on ``x``."""
     if len(x) < 3 or np.ptp(x) < 2:
@@ -210,7 +195,7 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, raw_c
 
 
 def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_rotation: float = 10.0,
-                       check: bool = True, check_iterations: int = 30):
+                       check: bool = True, check_iterations: int = 30, progress: bool = False):
     """Estimate the tilt-axis rotation and offset of a registered projection stack.
 
     Returns
@@ -219,7 +204,7 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
         ``rotation`` and ``offset`` (the corrections to apply: ``−φ`` and ``−δ``), the raw estimate
         ``phi``/``delta``, the axis crossings used, the candidate scores and which was chosen.
     """
-    images = np.asarray(images, dtype=np.float32)
+    images = vacuum_free(images)
     n, ny, nx = images.shape
     if method not in TILT_AXIS_METHODS:
         raise ValueError(f"method: expected one of {list(TILT_AXIS_METHODS)}, got {method!r}")
@@ -244,8 +229,12 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
     scores = {}
     chosen = "full"
     if check:
-        cols = x[np.linspace(0, len(x) - 1, min(6, len(x))).round().astype(int)]
-        scores = {k: _score(images, tilts, a, cols, check_iterations) for k, a in candidates.items()}
+        # scored on a binned copy (≤ 128 px across: the candidates differ by ≥ a pixel or so)
+        b = pyramid((ny, nx))[-1]
+        cols = np.unique(x[np.linspace(0, len(x) - 1, min(6, len(x))).round().astype(int)].astype(int) // b)
+        for key in tqdm(candidates, desc="tilt_align check", disable=not progress, leave=False):
+            scores[key] = reprojection_residual(binned(warp(images, candidates[key]), b), tilts, columns=cols,
+                                                iterations=check_iterations)
         if scores["full"] > scores["none"] * (1 + CHECK_TOLERANCE):
             chosen = min(("offset only", "none"), key=scores.get)
             notes.append(f"the estimate (rotation {-phi:.2f}°, offset {-delta:.2f} px) re-projects worse "
@@ -261,7 +250,7 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
 
 
 def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotation: float = 10.0,
-               check: bool = True, order: int = 1) -> TomoStack:
+               check: bool = True, order: int = 1, progress: bool = True) -> TomoStack:
     """Find and correct the tilt-axis offset and in-plane rotation of a registered stack.
 
     Parameters
@@ -280,6 +269,8 @@ def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotati
         correction that makes it worse (see module docstring).
     order : int
         Interpolation order of the correction.
+    progress : bool
+        Progress bar over the check's candidates.
 
     Returns
     -------
@@ -291,9 +282,9 @@ def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotati
     check_stack(stack, "stack")
     images = np.asarray(stack.data)
     est = estimate_tilt_axis(images, stack.tilts, method=method, slices=slices,
-                             max_rotation=max_rotation, check=check)
+                             max_rotation=max_rotation, check=check, progress=progress)
     step = Alignment(np.zeros((stack.n_projections, 2)), est["rotation"], est["offset"])
-    data = warp(images, step, order=order)
+    data = warp(images, step, order=order, fill=vacuum_fill(images))
     total = alignment_of(stack).then(rotation=est["rotation"], translation=(est["offset"], 0.0))
     return aligned_copy(stack, data, total, "tilt_align", method=method, rotation=est["rotation"],
                         offset=est["offset"], estimated_rotation=-est["phi"], estimated_offset=-est["delta"],

@@ -26,12 +26,16 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from ..signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, check_stack
+from ..signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, check_stack, offset_vacuum
 
-__all__ = ["Alignment", "warp", "trans_stack", "align_other", "alignment_of", "aligned_copy"]
+__all__ = ["AlignmentWarning", "Alignment", "warp", "vacuum_fill", "trans_stack", "align_other", "alignment_of", "aligned_copy"]
 
 _LENGTH_UNITS = {"pm": 1e-3, "Å": 0.1, "A": 0.1, "angstrom": 0.1, "nm": 1.0, "µm": 1e3, "um": 1e3,
                  "μm": 1e3, "mm": 1e6}
+
+
+class AlignmentWarning(UserWarning):
+    """An alignment estimate was refused, replaced by a safer candidate, or did not converge."""
 
 
 def rotation_matrix(degrees: float) -> np.ndarray:
@@ -94,7 +98,14 @@ def alignment_of(stack) -> Alignment:
                      float(md.get_item(f"{NODE}.tilt_axis_offset", 0.0)))
 
 
-def warp(images: np.ndarray, alignment: Alignment, *, order: int = 1) -> np.ndarray:
+def vacuum_fill(data) -> float:
+    """The value for pixels an alignment brings in from outside the image: the vacuum level of
+    raw data with a detector offset (so the borders do not light up), else 0."""
+    level = offset_vacuum(data)
+    return 0.0 if level is None else float(level)
+
+
+def warp(images: np.ndarray, alignment: Alignment, *, order: int = 1, fill: float = 0.0) -> np.ndarray:
     """Apply an alignment to a stack of images in one resampling per projection.
 
     Parameters
@@ -105,11 +116,12 @@ def warp(images: np.ndarray, alignment: Alignment, *, order: int = 1) -> np.ndar
     order : int
         Spline order of the interpolation. The default 1 (bilinear) keeps counts non-negative and
         approximately conserved; 3 is sharper but can ring below zero.
+    fill : float
+        Value of pixels that come from outside the raw image (vacuum).
 
     Returns
     -------
     ndarray (n_tilts, ny, nx), float32
-        Pixels that come from outside the raw image are 0.
     """
     images = np.asarray(images)
     n, ny, nx = images.shape
@@ -126,12 +138,12 @@ def warp(images: np.ndarray, alignment: Alignment, *, order: int = 1) -> np.ndar
         s = alignment.shifts[i]
         if not alignment.rotation and float(s[0]).is_integer() and float(s[1]).is_integer() \
                 and not alignment.offset:
-            out[i] = ndimage.shift(images[i].astype(np.float32), s, order=0, mode="constant")
+            out[i] = ndimage.shift(images[i].astype(np.float32), s, order=0, mode="constant", cval=fill)
             continue
         # aligned(q) = raw(R⁻¹(q − c − post) + c − s)
         offset = c - s - inv @ (c + post)
         out[i] = ndimage.affine_transform(images[i].astype(np.float32), inv, offset=offset,
-                                          order=order, mode="constant")
+                                          order=order, mode="constant", cval=fill)
     return out
 
 
@@ -179,7 +191,7 @@ def trans_stack(stack: TomoStack, *, xshift: float = 0.0, yshift: float = 0.0, a
     check_stack(stack, "stack", min_tilts=1)
     step = Alignment(np.zeros((stack.n_projections, 2)), float(angle), 0.0).then(
         translation=(float(yshift), float(xshift)))
-    data = warp(np.asarray(stack.data), step, order=order)
+    data = warp(np.asarray(stack.data), step, order=order, fill=vacuum_fill(stack.data))
     total = alignment_of(stack).then(rotation=float(angle), translation=(float(yshift), float(xshift)))
     return aligned_copy(stack, data, total, "trans_stack", xshift=float(xshift), yshift=float(yshift),
                         angle=float(angle))
@@ -250,7 +262,7 @@ def _align_one(source: TomoStack, other, alignment: Alignment, order: int, name:
                          "tilt_axis_offset in metadata.Tomography); pass the unaligned stack")
     ratio = pixel_ratio(source, other, name=name)
     scaled = alignment.scaled(ratio)
-    data = warp(np.asarray(other.data), scaled, order=order)
+    data = warp(np.asarray(other.data), scaled, order=order, fill=vacuum_fill(other.data))
     new = aligned_copy(other, data, scaled, "align_other", source=source.metadata.General.title,
                        pixel_ratio=ratio)
     if t_other is None:

@@ -94,7 +94,7 @@ class SliceSolver:
     """
 
     def __init__(self, track, tilts, ny: int, nz: int, method: str, *, constrain: bool, cuda: bool,
-                 filter_type: str = "ram-lak"):
+                 filter_type: str = "ram-lak", masked: bool = False):
         import astra
 
         self.method, self.n_tilts = method, len(tilts)
@@ -107,6 +107,12 @@ class SliceSolver:
         if not cuda:
             cfg["ProjectorId"] = self.proj
         opts = {}
+        self.mask = None
+        if masked:  # SIRT/SART ignore sinogram pixels where the mask is 0 (data missing)
+            if method not in ITERATIVE or cuda:
+                raise ValueError("masked: a sinogram mask needs method SIRT or SART on the CPU")
+            self.mask = track("data2d", astra.data2d.create("-sino", pg, 1.0))
+            opts["SinogramMaskId"] = self.mask
         if method in ITERATIVE and constrain:
             opts["MinConstraint"] = 0.0
         if method == "SART":
@@ -118,11 +124,14 @@ class SliceSolver:
         self.alg = track("algorithm", astra.algorithm.create(cfg))
         self._op = None
 
-    def load(self, sinogram: np.ndarray, start=0) -> None:
-        """Set the sinogram ``(n_tilts, ny)`` and the starting slice (0, or an array ``(ny, nz)``)."""
+    def load(self, sinogram: np.ndarray, start=0, mask=None) -> None:
+        """Set the sinogram ``(n_tilts, ny)``, the starting slice (0, or an array ``(ny, nz)``) and,
+        for a solver built with ``masked=True``, the sinogram mask (1: use, 0: missing; default all 1)."""
         import astra
 
         astra.data2d.store(self.sino, np.ascontiguousarray(sinogram, dtype=np.float32))
+        if self.mask is not None:
+            astra.data2d.store(self.mask, 1.0 if mask is None else np.ascontiguousarray(mask, dtype=np.float32))
         astra.data2d.store(self.rec, start if np.isscalar(start) else np.ascontiguousarray(np.asarray(start).T))
 
     def solve(self, sinogram: np.ndarray, iterations: int = 1) -> np.ndarray:
@@ -162,13 +171,14 @@ class SlicePool:
     """
 
     def __init__(self, tilts, ny: int, nz: int, method: str, *, n_slices: int, constrain: bool = True,
-                 cuda: bool = False, n_jobs: int | None = None, filter_type: str = "ram-lak"):
+                 cuda: bool = False, n_jobs: int | None = None, filter_type: str = "ram-lak",
+                 masked: bool = False):
         self._exit = contextlib.ExitStack()
         track = self._exit.enter_context(astra_ids())
         workers = 1 if cuda else max(1, min(int(n_jobs or os.cpu_count() or 1), int(n_slices)))
         try:
             self.solvers = [SliceSolver(track, tilts, ny, nz, method, constrain=constrain, cuda=cuda,
-                                        filter_type=filter_type) for _ in range(workers)]
+                                        filter_type=filter_type, masked=masked) for _ in range(workers)]
         except BaseException:
             self._exit.close()
             raise
