@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from ..signals import TomoStack, check_stack
 from ..validation import positive, whole_number
-from .quality import binned, informative_columns, pyramid, reproject, vacuum_free
+from .quality import binned, informative_columns, pyramid, reproject, reprojection_residual, vacuum_free
 from .transform import Alignment, AlignmentWarning, aligned_copy, alignment_of, vacuum_fill, warp
 
 __all__ = ["match_projections", "projection_match"]
@@ -147,11 +147,12 @@ class _Matcher:
         self.bar = bar
         self.history: list[dict] = []
 
-    def images(self, b: int) -> tuple[np.ndarray, np.ndarray]:
-        """The raw data warped by the current alignment and binned, and where they exist (pixels
-        brought in from outside the raw field of view are missing, not vacuum)."""
-        inside = warp(self.ones, self.alignment, order=1)
-        return binned(warp(self.raw, self.alignment, order=self.order), b), binned(inside, b) > 0.999
+    def images(self, b: int, alignment: Alignment | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The raw data warped by ``alignment`` (default: the current one) and binned, and where they
+        exist (pixels brought in from outside the raw field of view are missing, not vacuum)."""
+        a = self.alignment if alignment is None else alignment
+        inside = warp(self.ones, a, order=1)
+        return binned(warp(self.raw, a, order=self.order), b), binned(inside, b) > 0.999
 
     def refine(self, b: int, level: int, max_iterations: int, tol: float) -> bool:
         """Steps 1–5 at binning ``b`` until every correction is below ``tol`` binned px."""
@@ -190,17 +191,12 @@ class _Matcher:
                 return True
         return False
 
-    def score(self, b: int, alignment: Alignment) -> float:
+    def score(self, b: int, alignment: Alignment, columns) -> float:
         """Held-out re-projection residual of ``alignment`` at binning ``b`` (SIRT-30, missing data
-        ignored), on the same columns for every candidate."""
-        self.alignment = alignment
-        data, valid = self.images(b)
-        cols = informative_columns(data, max(self.n_columns, SCORE_COLUMNS))
-        pred, _ = reproject(data, self.tilts, cols, iterations=SCORE_ITERATIONS, holdout=True,
-                            n_jobs=self.n_jobs, valid=None if valid.all() else valid)
-        ok = valid[:, :, cols]
-        sub = data[:, :, cols]
-        return float(np.linalg.norm((pred - sub)[ok]) / max(np.linalg.norm(sub[ok]), 1e-30))
+        ignored) over ``columns``."""
+        data, valid = self.images(b, alignment)
+        return reprojection_residual(data, self.tilts, columns=columns, iterations=SCORE_ITERATIONS,
+                                     holdout=True, valid=valid, n_jobs=self.n_jobs)
 
     def record(self, level, b, residual, shift_rms, offset, rotation, seconds):
         entry = {"stage": self.stage, "level": int(level), "binning": int(b), "residual": float(residual),
@@ -297,7 +293,9 @@ def match_projections(raw: np.ndarray, tilts, *, alignment: Alignment | None = N
                 ok = m.refine(b, level, max_iterations, tol)
             converged &= ok
             candidates[name] = m.alignment
-        scores = {key: m.score(levels[-1], a) for key, a in candidates.items()}
+        # the same columns for every candidate: those of the start
+        cols = informative_columns(m.images(levels[-1], start)[0], max(n_columns, SCORE_COLUMNS))
+        scores = {key: m.score(levels[-1], a, cols) for key, a in candidates.items()}
     # a later stage must beat the chosen earlier one by more than the scoring noise (on the NIST
     # needle, rotations 0.2° apart score within 0.03 %, and their order changes with the columns)
     chosen = "start"

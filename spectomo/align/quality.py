@@ -146,7 +146,7 @@ def reproject(images: np.ndarray, tilts, columns, *, iterations: int, holdout: b
 
 
 def reprojection_residual(images: np.ndarray, tilts, *, columns=None, n_columns: int = 16,
-                          iterations: int = 30, holdout: bool = False, valid=None) -> float:
+                          iterations: int = 30, holdout: bool = False, valid=None, n_jobs=None) -> float:
     """Relative re-projection residual ``‖W x − b‖ / ‖b‖`` of a non-negative SIRT of ``columns``
     of aligned, vacuum-free ``images`` (n_tilts, ny, nx); with ``holdout``, each projection is
     predicted by a reconstruction of the other half of the tilts (see :func:`reproject`). Pixels
@@ -155,7 +155,7 @@ def reprojection_residual(images: np.ndarray, tilts, *, columns=None, n_columns:
     cols = informative_columns(images, n_columns) if columns is None else np.asarray(columns, dtype=int)
     if valid is not None and valid.all():
         valid = None
-    reproj, _ = reproject(images, tilts, cols, iterations=iterations, holdout=holdout, valid=valid)
+    reproj, _ = reproject(images, tilts, cols, iterations=iterations, holdout=holdout, valid=valid, n_jobs=n_jobs)
     data = images[:, :, cols]
     ok = np.ones(data.shape, dtype=bool) if valid is None else valid[:, :, cols]
     den = float(np.sum(data[ok].astype(np.float64) ** 2))
