@@ -15,13 +15,12 @@ import contextlib
 import os
 import re
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, offset_vacuum
-from .validation import InputWarning, existing_file
+from .signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, warn_vacuum_offset
+from .validation import existing_file
 
 __all__ = ["load", "save", "atomic_path", "read_tilt_file", "read_mdoc_tilts", "find_tilts"]
 
@@ -140,7 +139,8 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
             )
         cls = LazyTomoStack if sig._lazy else TomoStack
         stack = cls(sig, tilts=tilts)
-        _warn_offset(stack, paths[0])
+        warn_vacuum_offset(stack.data, paths[0].name, "The data are kept as stored; a non-negative "
+                           "reconstruction (SIRT/SART) of them fails.")
         return stack
     if tilts is not None:
         t = np.asarray(tilts, dtype=float).reshape(-1)
@@ -152,16 +152,6 @@ def load(path, tilts=None, *, lazy: bool = False, **kwargs):
             )
         sig.metadata.set_item(f"{NODE}.tilts", t)
     return sig
-
-
-def _warn_offset(stack, path: Path) -> None:
-    """Loud warning for raw detector data whose vacuum is far from 0 (kept as stored)."""
-    level = offset_vacuum(stack.data)
-    if level is not None:
-        warnings.warn(f"{path.name}: vacuum reads {level:.4g} ({stack.data.dtype}), not 0 — a detector "
-                      "offset. The data are kept as stored; call stack.subtract_vacuum() before a "
-                      "non-negative reconstruction (SIRT/SART), which otherwise fails.",
-                      InputWarning, stacklevel=3)
 
 
 def _read(path: Path, **kwargs):

@@ -24,7 +24,7 @@ from hyperspy.signals import BaseSignal, LazySignal, Signal2D
 from .validation import check_tilt_series, tilt_angles
 
 __all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack",
-           "vacuum_level"]
+           "vacuum_level", "offset_vacuum", "warn_vacuum_offset"]
 
 NODE = "Tomography"
 
@@ -163,14 +163,30 @@ def vacuum_level(data, *, width: int = 2) -> tuple[float, float]:
 def offset_vacuum(data) -> float | None:
     """The vacuum level of ``data`` when it is clearly not 0 (beyond 5 noise levels and 2 % of the
     signal range), else None: a non-negative reconstruction of such data is wrong. None also when
-    the images are too narrow to have a border (e.g. a slab of a few columns)."""
+    the images are too narrow to have a border (e.g. a slab of a few columns). Reads only the
+    borders and the middle row and column of each projection (cheap on lazy stacks)."""
     if len(data.shape) != 3 or min(data.shape[1:]) <= 8:
         return None
     level, noise = vacuum_level(data)
-    top = float(np.max(np.asarray(data[:, ::4, ::4], dtype=np.float64)))
+    n, ny, nx = data.shape
+    top = max(float(np.max(np.asarray(data[:, ny // 2, :], dtype=np.float64))),
+              float(np.max(np.asarray(data[:, :, nx // 2], dtype=np.float64))))
     if abs(level) > 5 * noise and abs(level) > 0.02 * max(top - level, 1e-30):
         return level
     return None
+
+
+def warn_vacuum_offset(data, name: str, consequence: str) -> None:
+    """An :class:`~spectomo.validation.InputWarning` naming ``name`` when :func:`offset_vacuum`
+    finds a detector offset, saying ``consequence`` and the remedy (``subtract_vacuum``)."""
+    level = offset_vacuum(data)
+    if level is not None:
+        import warnings
+
+        from .validation import InputWarning
+
+        warnings.warn(f"{name}: vacuum reads {level:.4g} ({data.dtype}), not 0 — a detector offset. "
+                      f"{consequence} Call stack.subtract_vacuum() first.", InputWarning, stacklevel=4)
 
 
 def _select_projections(signal, index) -> None:

@@ -16,8 +16,8 @@ from tqdm.auto import tqdm
 
 from ..geometry.astra import FBP_FILTERS, ITERATIVE, SlicePool, SliceSolver, astra_ids, reconstruct_sinograms, resolve_cuda
 from ..geometry.convention import sinograms
-from ..signals import RecStack, TomoStack, check_stack, offset_vacuum
-from ..validation import InputWarning, whole_number
+from ..signals import RecStack, TomoStack, check_stack, warn_vacuum_offset
+from ..validation import whole_number
 from .driver import Solver, run
 from .result import rec_signal
 
@@ -116,18 +116,6 @@ def _check_iterations(iterations) -> int:
     return whole_number(iterations, "iterations")
 
 
-def _warn_offset(stack) -> None:
-    """Warn loudly when non-negativity meets data whose vacuum is not 0 (raw detector offsets)."""
-    level = offset_vacuum(stack.data)
-    if level is not None:
-        import warnings
-
-        effect = "clips most of the volume to 0" if level < 0 else "fills the volume with a haze"
-        warnings.warn(f"stack: vacuum reads {level:.4g}, not 0 (a detector offset?); a non-negative "
-                      f"reconstruction of such data {effect}. Call stack.subtract_vacuum() first "
-                      "(or pass constrain=False).", InputWarning, stacklevel=3)
-
-
 def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100, constrain: bool = True,
                 thickness: int | None = None, cuda=None, n_jobs: int | None = None,
                 filter_type: str = "ram-lak", tol: float | None = None, callback=None,
@@ -177,7 +165,8 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
     if method == "FBP" and filter_type not in FBP_FILTERS:
         raise ValueError(f"filter_type: expected one of {list(FBP_FILTERS)}, got {filter_type!r}")
     if method in ITERATIVE and constrain:
-        _warn_offset(stack)
+        warn_vacuum_offset(stack.data, "stack", "A non-negative reconstruction of such data clips the volume "
+                           "to 0 (negative offset) or fills it with haze (positive); or pass constrain=False.")
     use_cuda = resolve_cuda(cuda)
     info = {"software": "ASTRA", "method": method, "iterations": 0, "constrain": False,
             "filter": filter_type if method == "FBP" else "", "device": "cuda" if use_cuda else "cpu",
