@@ -21,9 +21,10 @@ def test_demo_writes_outputs(tmp_path, capsys):
     assert summary["size"] == [24, 24, 24] and summary["mean_haadf_counts"] > 0
     maps = summary["maps"]
     assert maps["windows"] == ["Ag_La", "Au_La"]
-    assert "Ag_La" in maps["nmf"]  # the Ag-rich component always stands above the noise
-    for line in ("Ag_La", "Au_La"):
-        assert abs(maps["windows_total_relative_error"][line]) < 0.1
+    assert maps["nmf"] == ["Ag_La", "Au_La"]  # line net counts from the NMF factors
+    for method in ("windows", "fit", "nmf"):
+        for line in ("Ag_La", "Au_La"):
+            assert abs(maps["total_relative_error"][method][line]) < 0.1, (method, line)
     for key in maps["nmf"]:
         assert (out / "maps" / f"nmf_{key}.hspy").is_file()
     au = spectomo.load(out / "maps" / "windows_Au_La.hspy")

@@ -295,22 +295,27 @@ def test_sum_image(small_sim):
 
 
 # -- NMF ------------------------------------------------------------------------------------------
-def test_nmf_finds_and_names_three_elements(nmf_sim):
+def test_nmf_finds_names_and_maps_three_elements(nmf_sim):
     maps = extract_maps(nmf_sim.eds, method="nmf", progress=False)
-    assert maps.parameters["estimated"] and maps.parameters["n_components"] == 3
-    assert set(maps) == {"Fe_Ka", "Ni_Ka", "Pt_La"}
-    for line, stack in maps.items():
-        truth = nmf_sim.areal_density[line.split("_")[0]]
-        r = np.corrcoef(stack.data.ravel(), truth.ravel())[0, 1]
-        assert r > 0.9, (line, r)
-        assert stack.metadata.Spectral.method == "nmf"
-        assert stack.metadata.Spectral.factor.shape == (512,)
-    # counts stay counts: the components add up to the counts of the spectra
-    total = sum(m.data.astype(np.float64) for m in maps.values()).sum()
-    assert abs(total / nmf_sim.eds.data.sum() - 1) < 0.01
-    assert maps.factors.data.shape == (3, 512)
-    np.testing.assert_allclose(maps.factors.data.sum(axis=1), 1, rtol=1e-6)
+    # rank: the scree finds 3 above the noise; the rule keeps one per element plus the continuum
+    assert maps.parameters["estimated"] and maps.parameters["n_components"] == 4
     assert maps.scree[2] > maps.noise_edge > maps.scree[4]
+    assert list(maps) == ["Fe_Ka", "Ni_Ka", "Pt_La"]
+    assert {"Fe_Ka", "Ni_Ka", "Pt_La"} <= set(maps.components)
+    for line, stack in maps.items():
+        truth = nmf_sim.net_counts[line].data
+        assert np.corrcoef(stack.data.ravel(), truth.ravel())[0, 1] > 0.9, line
+        assert abs(stack.data.sum() / truth.sum() - 1) < 0.05, line
+        assert stack.metadata.Spectral.method == "nmf"
+        assert stack.metadata.Spectral.values == "net counts"
+        assert stack.metadata.Spectral.line_counts_per_component_count.shape == (4,)
+    # counts stay counts: the raw components add up to the counts of the spectra
+    comps = maps.components
+    total = sum(m.data.astype(np.float64) for m in comps.values()).sum()
+    assert abs(total / nmf_sim.eds.data.sum() - 1) < 0.01
+    assert all(c.metadata.Spectral.values.startswith("NMF component counts") for c in comps.values())
+    assert maps.factors.data.shape == (4, 512)
+    np.testing.assert_allclose(maps.factors.data.sum(axis=1), 1, rtol=1e-6)
 
 
 def test_nmf_lazy_equals_eager_and_refinement_runs(nmf_sim):
@@ -327,12 +332,16 @@ def test_nmf_lazy_equals_eager_and_refinement_runs(nmf_sim):
 
 def test_nmf_unnamed_components_and_errors(nmf_sim):
     maps = extract_maps(nmf_sim.eds, ["Fe_Ka"], method="nmf", n_components=2, progress=False)
-    assert "Fe_Ka" in maps and any(k.startswith("component_") for k in maps)
+    assert list(maps) == ["Fe_Ka"]
+    assert "Fe_Ka" in maps.components and any(k.startswith("component_") for k in maps.components)
     with pytest.raises(SpectralInputError, match="n_components"):
         extract_maps(nmf_sim.eds, method="nmf", n_components=0, progress=False)
+    with pytest.raises(SpectralInputError, match="loss"):
+        extract_maps(nmf_sim.eds, method="nmf", nmf_options={"loss": "l1"}, progress=False)
     bare = nmf_sim.eds.deepcopy()
     bare.metadata.Sample.elements, bare.metadata.Sample.xray_lines = [], []
-    with pytest.warns(UserWarning, match="left unnamed"):
+    with pytest.warns(UserWarning, match="raw components"):
         unnamed = extract_maps(bare, method="nmf", n_components=2, nmf_options={"max_samples": 2000},
                                progress=False)
     assert list(unnamed) == ["component_0", "component_1"]
+    assert unnamed.components is None

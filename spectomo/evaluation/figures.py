@@ -139,7 +139,7 @@ def spectral_figure(sim, windows, nmf):
     rows = [[("HAADF (electrons)", sim.haadf.data[i0], "gray")]
             + [(f"{k} windows (counts)", m.data[i0], "viridis") for k, m in windows.items()],
             [("spectral sum image (counts)", eds0.data.sum(axis=-1), "gray")]
-            + [(f"{k} NMF (counts)", m.data[i0], "magma") for k, m in nmf.items()]]
+            + [(f"{k} NMF net counts", m.data[i0], "magma") for k, m in nmf.items()]]
     n = max(len(r) for r in rows)
     fig = plt.figure(figsize=(3.0 * n, 9.2), constrained_layout=True)
     grid = fig.add_gridspec(3, n, height_ratios=[1.1, 1.1, 1])
@@ -164,7 +164,7 @@ def spectral_figure(sim, windows, nmf):
                 ax.axvspan(lo, hi, color=colour, alpha=0.12, hatch="//")
     if nmf.factors is not None:
         scale = spec.max() / nmf.factors.data.max()
-        for k, name in enumerate(nmf):
+        for k, name in enumerate(nmf.components or nmf):
             ax.plot(energy, np.maximum(nmf.factors.data[k] * scale, 0.5), lw=0.7, ls="--",
                     label=f"NMF factor {name} (scaled)")
     for line in sim.factors["lines"]:

@@ -7,7 +7,7 @@ import numpy as np
 from .metrics import psnr, scaled_mse, ssim_structure
 
 __all__ = ["METRICS", "sirt_path_scores", "best_sirt", "composition_table", "worst_composition_error",
-           "window_errors", "map_correlations"]
+           "net_count_errors", "map_correlations"]
 
 #: name → (score function(estimate, truth), which is best: max or min)
 METRICS = {"psnr": (psnr, max), "ssim_s": (ssim_structure, max), "mse": (scaled_mse, min)}
@@ -70,7 +70,7 @@ def worst_composition_error(table: dict) -> float:
     return max(abs(v["measured"] - v["true"]) for row in table.values() for v in row.values())
 
 
-def window_errors(maps: dict, net_counts: dict, *, threshold: float = 100.0) -> dict:
+def net_count_errors(maps: dict, net_counts: dict, *, threshold: float = 100.0) -> dict:
     """Relative error of each map's total counts against the true net counts, over the pixels whose
     true counts exceed ``min(threshold, half the maximum)``: line → (measured / true − 1)."""
     out = {}

@@ -54,9 +54,23 @@ def check_volumes(volumes) -> tuple[dict, object]:
         elif vol.data.shape != shape:
             raise ValueError(f"volumes[{name!r}]: shape {vol.data.shape} differs from volumes[{first!r}] {shape}; "
                              "all volumes must come from one reconstruction grid")
+        _check_values(name, vol)
         if not np.all(np.isfinite(np.asarray(vol.data))):
             raise ValueError(f"volumes[{name!r}]: contains NaN or infinite values")
     return dict(volumes), source
+
+
+def _check_values(name: str, vol) -> None:
+    """Refuse volumes whose spectral metadata say their maps were not line net counts."""
+    values = vol.metadata.get_item("Spectral.values")
+    method = vol.metadata.get_item("Spectral.method")
+    if values is None and method == "nmf":  # files from before metadata.Spectral.values: raw NMF components
+        values = "NMF component counts (continuum included)"
+    if values is not None and values != "net counts":
+        raise ValueError(
+            f"volumes[{name!r}]: reconstructed from maps of {values} (metadata.Spectral.values), not X-ray line net "
+            "counts; quantification needs net counts: extract the maps with method='windows' (background "
+            "subtracted), 'fit', or 'nmf' with lines=[...]")
 
 
 def default_method(method, source) -> str:

@@ -9,11 +9,17 @@ import numpy as np
 from .._version import __version__
 from ..signals import TomoStack
 from .inputs import SpectralInput, SpectralInputError, as_spectral_input, iter_blocks
+from .fit import FitModel, fit_spectra, plan_fit, series_spectrum
 from .lines import Line, select_lines
 from .nmf import nmf_decompose
 from .windows import OverlapWarning, net_counts, plan_windows
 
-__all__ = ["extract_maps", "sum_image", "MapStacks", "name_components"]
+__all__ = ["extract_maps", "sum_image", "MapStacks", "name_components", "METHODS", "VALUES"]
+
+METHODS = ("windows", "fit", "nmf")
+#: What a map's values are (``metadata.Spectral.values``); only ``'net counts'`` can be quantified.
+VALUES = {"net": "net counts", "window": "window counts (no background subtracted)",
+          "component": "NMF component counts (continuum included)", "sum": "summed counts"}
 
 
 class MapStacks(dict):
@@ -24,12 +30,19 @@ class MapStacks(dict):
     Attributes
     ----------
     method : str
-        ``'windows'`` or ``'nmf'``.
+        ``'windows'``, ``'fit'`` or ``'nmf'``.
     parameters : dict
         The options of the run (also in each map's ``metadata.Spectral``).
+    components : MapStacks or None
+        NMF only: the raw component maps (counts each component contributes, continuum included),
+        named after the line each carries most of, else ``component_k``. Not quantifiable.
+    quality : TomoStack or None
+        ``'fit'`` only: reduced Pearson χ² of each spectrum's fit (≈ 1 when the model explains it).
+    model : FitModel or None
+        ``'fit'`` and ``'nmf'``: the line-fit model (regions, clusters, background degrees, operator).
     factors : exspy.signals.EDSTEMSpectrum or None
-        NMF only: the unit-sum spectral factors, navigation = component (in key order, then any
-        unnamed ``component_k``); ``maps[key] × factor`` is that component's spectrum.
+        NMF only: the unit-sum spectral factors, navigation = component (in the order of
+        ``components``); ``components[key] × factor`` is that component's spectrum.
     scree : ndarray or None
         NMF only: squared singular values of the Poisson-normalised data (descending).
     noise_edge : float or None
@@ -41,6 +54,9 @@ class MapStacks(dict):
         self.method = method
         self.parameters: dict = {}
         self.factors = None
+        self.components = None
+        self.quality = None
+        self.model = None
         self.scree = None
         self.noise_edge = None
 
@@ -96,8 +112,8 @@ def _map_stack(inp: SpectralInput, data: np.ndarray, *, title: str, line: str | 
     return s
 
 
-def _common_md(inp: SpectralInput, method: str, clip_negative: bool) -> dict:
-    return {"method": method, "source": inp.title, "source_shape": list(inp.shape),
+def _common_md(inp: SpectralInput, method: str, clip_negative: bool, values: str = VALUES["net"]) -> dict:
+    return {"method": method, "values": values, "source": inp.title, "source_shape": list(inp.shape),
             "energy_units": inp.energy_units, "energy_resolution_MnKa_eV": inp.energy_resolution,
             "clip_negative": bool(clip_negative), "spectomo_version": __version__}
 
@@ -110,8 +126,9 @@ def _windows(inp, lines, *, integration_windows, background_windows, background,
     for plan, c in zip(plans, counts):
         if clip_negative:
             c = np.clip(c, 0, None)
-        md = _common_md(inp, "windows", clip_negative) | plan.as_metadata(inp.energy_units)
-        out[plan.line.name] = _map_stack(inp, c, title=f"{plan.line.name} net counts (windows)",
+        values = VALUES["window"] if plan.background == "none" else VALUES["net"]
+        md = _common_md(inp, "windows", clip_negative, values) | plan.as_metadata(inp.energy_units)
+        out[plan.line.name] = _map_stack(inp, c, title=f"{plan.line.name} {values} (windows)",
                                          line=plan.line.name, spectral_md=md)
     out.parameters = {"integration_windows": integration_windows if np.ndim(integration_windows) == 0
                       else np.asarray(integration_windows).tolist(),
@@ -151,46 +168,101 @@ def name_components(inp: SpectralInput, factors: np.ndarray, totals: np.ndarray,
     return names
 
 
-def _nmf(inp, lines, *, n_components, clip_negative, progress, nmf_options):
+def _fit_model(inp, lines, spectrum, projections, fit_options) -> FitModel:
+    opts = dict(fit_options or {})
+    degree = opts.pop("background_degree", None)
+    opts.pop("sample_projections", None)  # used by the caller (fit) or meaningless (NMF: the whole series)
+    if opts:
+        raise SpectralInputError(f"fit_options: unknown keys {sorted(opts)}; expected 'background_degree', "
+                                 "'sample_projections'")
+    return plan_fit(inp, lines, spectrum, sample_projections=projections, background_degree=degree)
+
+
+def _fit(inp, lines, *, clip_negative, progress, fit_options):
+    opts = dict(fit_options or {})
+    spectrum, projections = series_spectrum(inp, projections=opts.pop("sample_projections", None),
+                                            progress=progress)
+    if spectrum.sum() <= 0:
+        raise SpectralInputError("spectra: the sample projections hold no counts; nothing to fit")
+    model = _fit_model(inp, lines, spectrum, projections, opts)
+    counts, chi2 = fit_spectra(inp, model, progress=progress)
+    out = MapStacks(method="fit")
+    for k, ln in enumerate(lines):
+        c = np.clip(counts[k], 0, None) if clip_negative else counts[k]
+        md = _common_md(inp, "fit", clip_negative) | model.line_metadata(k)
+        out[ln.name] = _map_stack(inp, c, title=f"{ln.name} net counts (fit)", line=ln.name, spectral_md=md)
+    out.quality = _map_stack(inp, chi2, title="fit quality (reduced χ²)", line=None,
+                             spectral_md=_common_md(inp, "fit", False, "reduced chi-square of the line fit"))
+    out.quality.metadata.Signal.quantity = "reduced χ²"
+    out.model = model
+    out.parameters = {"background_degree": [r.degree for r in model.regions],
+                      "regions": [[r.lo, r.hi] for r in model.regions],
+                      "sample_projections": model.sample_projections, "clip_negative": clip_negative,
+                      "warnings": list(model.warnings)}
+    return out
+
+
+def _nmf(inp, lines, *, n_components, clip_negative, progress, nmf_options, fit_options):
     import exspy
 
-    res = nmf_decompose(inp, n_components, progress=progress, **(nmf_options or {}))
-    totals = res.maps.reshape(res.n_components, -1).sum(axis=1)
     try:
         candidates = select_lines(inp, lines)
     except SpectralInputError:
         if lines is not None:
             raise
-        warnings.warn("NMF components are left unnamed ('component_k'): no lines given and no elements "
-                      "in spectra.metadata.Sample; pass lines=[...] to name them", UserWarning, stacklevel=3)
+        warnings.warn("NMF maps are raw components ('component_k', continuum included, not quantifiable): no "
+                      "lines given and no elements in spectra.metadata.Sample; pass lines=[...] for line net "
+                      "counts", UserWarning, stacklevel=3)
         candidates = []
+    elements = {ln.element for ln in candidates}
+    opts = {"min_components": len(elements) + 1 if elements else 1} | dict(nmf_options or {})
+    res = nmf_decompose(inp, n_components, progress=progress, **opts)
+    totals = res.maps.reshape(res.n_components, -1).sum(axis=1)
     names = name_components(inp, res.factors, totals, candidates)
     order = sorted(range(res.n_components), key=lambda i: (names[i].startswith("component_"), i))
-    out = MapStacks(method="nmf")
+    common = {"n_components": res.n_components, "n_components_estimated": res.estimated,
+              "min_components": int(opts["min_components"]), "loss": res.loss, "n_samples": res.n_samples,
+              "noise_edge": res.noise_edge, "scree": res.scree}
+    components = MapStacks(method="nmf")
     for i in order:
-        md = _common_md(inp, "nmf", clip_negative) | {
-            "component": i, "n_components": res.n_components, "n_components_estimated": res.estimated,
-            "n_samples": res.n_samples, "factor": res.factors[i], "factor_energy_offset": float(inp.energy[0]),
-            "factor_energy_scale": float(inp.energy[1] - inp.energy[0]),
-            "normalize_poissonian_noise": True, "noise_edge": res.noise_edge, "scree": res.scree}
+        md = _common_md(inp, "nmf", False, VALUES["component"]) | common | {
+            "component": i, "factor": res.factors[i], "factor_energy_offset": float(inp.energy[0]),
+            "factor_energy_scale": float(inp.energy[1] - inp.energy[0])}
         line = names[i] if not names[i].startswith("component_") else None
-        out[names[i]] = _map_stack(inp, res.maps[i], title=f"{names[i]} (NMF component {i}, counts)",
-                                   line=line, spectral_md=md)
+        components[names[i]] = _map_stack(inp, res.maps[i], title=f"{names[i]} (NMF component {i}, counts)",
+                                          line=line, spectral_md=md)
     factors = exspy.signals.EDSTEMSpectrum(res.factors[order])
     eax = factors.axes_manager.signal_axes[0]
     src = inp.signal.axes_manager.signal_axes[0]
     eax.scale, eax.offset, eax.units, eax.name = src.scale, src.offset, src.units, src.name
     factors.axes_manager.navigation_axes[0].name = "component"
     factors.metadata.General.title = "NMF spectral factors (unit sum): " + ", ".join(names[i] for i in order)
-    out.factors, out.scree, out.noise_edge = factors, res.scree, res.noise_edge
-    out.parameters = {"n_components": res.n_components, "estimated": res.estimated,
-                      "reconstruction_error": res.reconstruction_error, **(nmf_options or {})}
+    parameters = {"n_components": res.n_components, "estimated": res.estimated,
+                  "reconstruction_error": res.reconstruction_error, **opts}
+    components.factors, components.scree, components.noise_edge = factors, res.scree, res.noise_edge
+    components.parameters = parameters
+    if not candidates:
+        return components
+    # line net counts: the line fit of every unit-sum factor, weighted by the component maps
+    model = _fit_model(inp, candidates, res.spectrum, list(range(inp.shape[0])), fit_options)
+    per_count = model.line_counts(model.coefficients(res.factors))  # (n_lines, k): line counts per component count
+    line_maps = np.tensordot(per_count, res.maps, axes=([1], [0]))
+    out = MapStacks(method="nmf")
+    for k, ln in enumerate(candidates):
+        c = np.clip(line_maps[k], 0, None) if clip_negative else line_maps[k]
+        md = _common_md(inp, "nmf", clip_negative) | common | model.line_metadata(k) | {
+            "line_counts_per_component_count": per_count[k]}
+        out[ln.name] = _map_stack(inp, c, title=f"{ln.name} net counts (NMF + fit)", line=ln.name,
+                                  spectral_md=md)
+    out.factors, out.scree, out.noise_edge, out.components, out.model = (
+        factors, res.scree, res.noise_edge, components, model)
+    out.parameters = parameters | {"background_degree": [r.degree for r in model.regions]}
     return out
 
 
 def extract_maps(spectra, lines=None, *, method: str = "windows", tilts=None, background_windows="auto",
                  integration_windows=2.0, background: str = "linear", n_components: int | None = None,
-                 clip_negative: bool = False, nmf_options: dict | None = None,
+                 clip_negative: bool = False, nmf_options: dict | None = None, fit_options: dict | None = None,
                  progress: bool = True) -> MapStacks:
     """Per-line map stacks (counts) from an EDS spectrum-image tilt series.
 
@@ -202,12 +274,17 @@ def extract_maps(spectra, lines=None, *, method: str = "windows", tilts=None, ba
         Raw counts: NaN, inf or negative values raise.
     lines : list of str, optional
         X-ray lines such as ``['Ni_Ka', 'Pt_La']``. Default: ``metadata.Sample.xray_lines``, else one
-        α line per element of ``metadata.Sample.elements`` (exspy's choice). For NMF, the lines
-        used to name the components.
-    method : {'windows', 'nmf'}
+        α line per element of ``metadata.Sample.elements`` (exspy's choice).
+    method : {'windows', 'fit', 'nmf'}
         ``'windows'``: integrate each line's peak window and subtract the background estimated
-        from two side windows. ``'nmf'``: Poisson-normalised NMF of the whole series at once
-        (:mod:`spectomo.spectral.nmf`); each component is named after the line it carries.
+        from two side windows (window-truncated: about 2 % below the whole peak at ±1 FWHM).
+        ``'fit'``: linear fit of every spectrum with line-cluster shapes and a smooth background,
+        weighted by the series' Poisson model (:mod:`spectomo.spectral.fit`); whole-peak net counts,
+        overlapping lines separated, a per-pixel fit quality in ``maps.quality``.
+        ``'nmf'``: NMF of the whole series at once (:mod:`spectomo.spectral.nmf`, Poisson loss by
+        default), then the line fit of each spectral factor: each line map is
+        ``Σ_k component_k × (line counts per count of factor k)``, the continuum contributing
+        nothing. Raw component maps are in ``maps.components``.
     tilts : array_like (n_tilts,), optional
         Degrees; default ``metadata.Tomography.tilts`` (for a list: each item's
         ``Acquisition_instrument.TEM.Stage.tilt_alpha``).
@@ -226,8 +303,13 @@ def extract_maps(spectra, lines=None, *, method: str = "windows", tilts=None, ba
     clip_negative : bool
         Clip negative net counts (noise on a background-only pixel) to zero. Off by default.
     nmf_options : dict, optional
-        Passed to :func:`~spectomo.spectral.nmf.nmf_decompose` (``max_samples``, ``epochs``,
+        Passed to :func:`~spectomo.spectral.nmf.nmf_decompose` (``loss``, ``min_components`` —
+        default one per element of ``lines`` plus one —, ``max_samples``, ``epochs``,
         ``batch_size``, ``max_iter``, ``seed``).
+    fit_options : dict, optional
+        ``'fit'`` and ``'nmf'``: ``background_degree`` (force one Legendre degree instead of choosing
+        it from the data), and for ``'fit'`` ``sample_projections`` (indices of the projections whose
+        summed spectrum sets the weights; default 8 evenly spaced).
     progress : bool
         Show progress bars.
 
@@ -235,8 +317,10 @@ def extract_maps(spectra, lines=None, *, method: str = "windows", tilts=None, ba
     -------
     MapStacks
         dict line → :class:`~spectomo.TomoStack` ``(n_tilts, ny, nx)``, float32 counts, carrying the
-        tilts, the acquisition metadata and ``metadata.Spectral`` (method, windows in energy-axis
-        units and channels, background model; NMF: component, spectral factor, scree).
+        tilts, the acquisition metadata and ``metadata.Spectral``: ``values`` (``'net counts'``, or
+        what else the maps hold), method, windows in energy-axis units and channels and background
+        model; fit: region, cluster, background degree, series uncertainty, variance inflation;
+        NMF: number of components, loss, scree.
 
     Raises
     ------
@@ -258,15 +342,18 @@ def extract_maps(spectra, lines=None, *, method: str = "windows", tilts=None, ba
     >>> maps["Au_La"].data.shape
     (29, 32, 32)
     """
+    if method not in METHODS:
+        raise SpectralInputError(f"method: expected one of {METHODS}, got {method!r}")
     inp = as_spectral_input(spectra, tilts)
+    if method == "fit":
+        return _fit(inp, select_lines(inp, lines), clip_negative=clip_negative, progress=progress,
+                    fit_options=fit_options)
     if method == "windows":
         return _windows(inp, select_lines(inp, lines), integration_windows=integration_windows,
                         background_windows=background_windows, background=background,
                         clip_negative=clip_negative, progress=progress)
-    if method == "nmf":
-        return _nmf(inp, lines, n_components=n_components, clip_negative=clip_negative,
-                    progress=progress, nmf_options=nmf_options)
-    raise SpectralInputError(f"method: expected 'windows' or 'nmf', got {method!r}")
+    return _nmf(inp, lines, n_components=n_components, clip_negative=clip_negative, progress=progress,
+                nmf_options=nmf_options, fit_options=fit_options)
 
 
 def sum_image(spectra, *, energy_range=None, tilts=None, progress: bool = True) -> TomoStack:
@@ -306,7 +393,7 @@ def sum_image(spectra, *, energy_range=None, tilts=None, progress: bool = True) 
     out = np.zeros((n, ny, nx))
     for (ts, ys), block in iter_blocks(inp, channels=chans, progress=progress, desc="sum image"):
         out[ts, ys] = block.sum(axis=-1, dtype=np.float64)
-    md = _common_md(inp, "sum", False) | {"energy_range": [float(e[chans.start]), float(e[chans.stop - 1])],
+    md = _common_md(inp, "sum", False, VALUES["sum"]) | {"energy_range": [float(e[chans.start]), float(e[chans.stop - 1])],
                                           "channels": [chans.start, chans.stop]}
     return _map_stack(inp, out, title=f"sum image {md['energy_range'][0]:g}–{md['energy_range'][1]:g} "
                       f"{inp.energy_units}", line=None, spectral_md=md)

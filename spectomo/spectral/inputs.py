@@ -251,14 +251,22 @@ def block_plan(shape, itemsize: int, n_channels: int | None = None, block_bytes:
 
 
 def iter_blocks(inp: SpectralInput, *, channels: slice = slice(None), progress: bool = True,
-                desc: str = "spectra", block_bytes: int = BLOCK_BYTES, check: bool = True):
+                desc: str = "spectra", block_bytes: int = BLOCK_BYTES, check: bool = True,
+                projections=None):
     """Yield ``((tilt_slice, y_slice), block)`` with ``block`` a NumPy array ``(t, y, nx, c)``.
 
     The same blocks are produced for eager and lazy data, so results do not depend on laziness.
-    Values are checked for NaN/inf and negative counts as they are read.
+    Values are checked for NaN/inf and negative counts as they are read. ``projections`` (indices)
+    restricts the read to those projections, one at a time.
     """
     c0, c1, _ = channels.indices(inp.shape[3])
-    plan = block_plan(inp.shape, np.dtype(inp.data.dtype).itemsize, c1 - c0, block_bytes)
+    itemsize = np.dtype(inp.data.dtype).itemsize
+    if projections is None:
+        plan = block_plan(inp.shape, itemsize, c1 - c0, block_bytes)
+    else:
+        one = (1,) + tuple(inp.shape[1:])
+        plan = [(slice(int(t), int(t) + 1), ys) for t in projections
+                for _, ys in block_plan(one, itemsize, c1 - c0, block_bytes)]
     for ts, ys in tqdm(plan, desc=desc, disable=not progress, leave=False, unit="block"):
         block = np.asarray(inp.data[ts, ys, :, c0:c1])
         if check:
