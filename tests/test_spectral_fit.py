@@ -177,3 +177,21 @@ def test_real_bruker_counts_conserved(name):
     m = fit.model
     fitted = (m.coefficients(data) @ m.basis.T).sum()
     assert abs(fitted / data[..., m.channels].sum() - 1) < 0.02
+
+
+def test_fit_ev_axis_identical_and_maps_save_with_metadata(generated, tmp_path):
+    spectra, _ = generated["noisy"]
+    kev = _quiet(extract_maps, spectra, LINES, method="fit", progress=False)
+    ev = spectra.deepcopy()
+    ax = ev.axes_manager.signal_axes[0]
+    ax.scale, ax.offset, ax.units = ax.scale * 1000, ax.offset * 1000, "eV"
+    in_ev = _quiet(extract_maps, ev, LINES, method="fit", progress=False)
+    for line in LINES:
+        np.testing.assert_allclose(in_ev[line].data, kev[line].data, rtol=1e-5, atol=1e-3)
+    path = tmp_path / "si.hspy"
+    kev["Si_Ka"].save(path)
+    back = spectomo.load(path)
+    md = back.metadata.Spectral
+    assert md.values == "net counts" and md.method == "fit" and md.cluster.startswith("Si_Ka")
+    assert md.region_channels == kev["Si_Ka"].metadata.Spectral.region_channels
+    np.testing.assert_allclose(back.data, kev["Si_Ka"].data)
