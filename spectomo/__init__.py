@@ -23,7 +23,7 @@ from .align import (AlignmentWarning, TiltAxisWarning, align_other, alignment_re
                     projection_match, stack_register, tilt_align, trans_stack)
 from .opencl import DeviceMemoryError, OpenCLUnavailableError  # noqa: E402
 from .recon import (CheckpointError, IterationInfo, RecStacks, ResponseFitError, fit_response_ratios,  # noqa: E402
-                    recon_error, reconstruct, reconstruct_hebt, reconstruct_path, reconstruct_tgv)
+                    plot_heldout, recon_error, reconstruct, reconstruct_hebt, reconstruct_path, reconstruct_tgv)
 from .quantify import Quantification, QuantificationWarning, esf_threshold, quantify  # noqa: E402
 from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
 
@@ -37,7 +37,8 @@ __all__ = [
     "TiltAxisWarning", "AlignmentWarning",
     # reconstruction
     "reconstruct", "recon_error", "reconstruct_path", "reconstruct_tgv", "reconstruct_hebt", "RecStacks",
-    "IterationInfo", "CheckpointError", "fit_response_ratios", "ResponseFitError", "OpenCLUnavailableError",
+    "IterationInfo", "CheckpointError", "fit_response_ratios", "ResponseFitError", "plot_heldout",
+    "OpenCLUnavailableError",
     "DeviceMemoryError",
     # quantification
     "quantify", "Quantification", "QuantificationWarning", "esf_threshold",

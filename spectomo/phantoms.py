@@ -290,13 +290,40 @@ def precipitates(size: int = 32, *, voxel_size: float | None = None, oversample:
                     "precipitate_radii_nm": radii.tolist(), "si_range": list(si_range)})
 
 
+def satellite(size: int = 32, *, voxel_size: float | None = None, oversample: int = 2) -> Phantom:
+    """Ag-shell / Au-core particle with a small Cu-rich satellite particle: a minor element.
+
+    The core–shell particle (radius 0.3·FOV, Au 80 / Ag 20 wt% core of 0.55 of the radius, Ag 85 /
+    Au 15 wt% shell) touches a satellite of radius 0.09·FOV of Cu 90 / Ag 10 wt%, off the tilt axis.
+    Cu is a few per cent of the EDS signal: the case where a joint reconstruction must not let a
+    minor element absorb the other channels' residual. Default field of view 40 nm.
+    """
+    vs = voxel_size or 40.0 / size
+    fov = size * vs
+    rp, rc, rs = 0.3 * fov, 0.55 * 0.3 * fov, 0.09 * fov
+    centre = np.array([0.0, -0.06, 0.0]) * fov
+    sat = centre + np.array([0.1, 0.3 + 0.09 - 0.01, 0.05]) * fov
+    core, shell, cu = {"Au": 0.8, "Ag": 0.2, "Cu": 0.0}, {"Au": 0.15, "Ag": 0.85, "Cu": 0.0}, {"Au": 0.0, "Ag": 0.1, "Cu": 0.9}
+
+    def fn(x, y, z):
+        r = np.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2 + (z - centre[2]) ** 2)
+        in_sat = (x - sat[0]) ** 2 + (y - sat[1]) ** 2 + (z - sat[2]) ** 2 <= rs**2
+        comp = {el: np.where(r <= rc, core[el], np.where(in_sat, cu[el], shell[el])) for el in core}
+        return _mix(comp, ((r <= rp) | in_sat).astype(float))
+
+    return Phantom("satellite", _sample(fn, size, vs, oversample), vs,
+                   "Au-core / Ag-shell particle with a small Cu-rich satellite (minor element)",
+                   {"particle_radius_nm": rp, "core_radius_nm": rc, "satellite_radius_nm": rs,
+                    "satellite_centre_nm": sat.tolist()})
+
+
 PHANTOMS = {"core_shell": core_shell, "needle": needle, "alloy_gradient": alloy_gradient,
-            "nanoparticles": nanoparticles, "precipitates": precipitates}
+            "nanoparticles": nanoparticles, "precipitates": precipitates, "satellite": satellite}
 
 
 def make_phantom(name: str = "core_shell", size: int = 32, **kwargs) -> Phantom:
     """Build a phantom by name (``'core_shell'``, ``'needle'``, ``'alloy_gradient'``,
-    ``'nanoparticles'``, ``'precipitates'``)."""
+    ``'nanoparticles'``, ``'precipitates'``, ``'satellite'``)."""
     if name not in PHANTOMS:
         raise ValueError(f"phantom: expected one of {sorted(PHANTOMS)}, got {name!r}")
     if int(size) < 8:

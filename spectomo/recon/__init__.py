@@ -10,7 +10,8 @@ from .hebt import reconstruct_hebt
 from .ratios import ResponseFitError, fit_response_ratios
 from .result import RecStacks
 from .tgv import reconstruct_tgv
+from .thinning import plot_heldout
 
 __all__ = ["reconstruct", "recon_error", "reconstruct_path", "RECON_METHODS", "reconstruct_tgv", "reconstruct_hebt",
            "RecStacks", "fit_response_ratios", "ResponseFitError", "CheckpointError", "IterationInfo", "RunRecord",
-           "Solver", "run"]
+           "Solver", "run", "plot_heldout"]

@@ -18,10 +18,11 @@ from ..geometry.astra import FBP_FILTERS, ITERATIVE, SlicePool, SliceSolver, ast
 from ..geometry.convention import sinograms
 from ..signals import RecStack, TomoStack, check_stack, warn_vacuum_offset
 from ..validation import whole_number
+from . import thinning
 from .driver import Solver, run
 from .result import rec_signal
 
-__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "SIRTSolver"]
+__all__ = ["RECON_METHODS", "reconstruct", "recon_error", "reconstruct_path", "SIRTSolver", "choose_iterations"]
 
 RECON_METHODS = ("BP", "FBP", "SIRT", "SART")
 
@@ -50,16 +51,20 @@ class SIRTSolver(Solver):
         Non-negativity; ASTRA on CUDA; CPU threads; volume size along the beam (default ny).
     progress : bool
         A progress bar over slices within each step.
+    heldout : spectomo.recon.thinning.Split, optional
+        When ``sinos`` are a training part, its split: every check also scores the projected volume
+        against the test part (metric ``heldout``, lower is better), in the same projection pass.
     """
 
     def __init__(self, sinos, tilts, *, method: str = "SIRT", constrain: bool = True, cuda: bool = False,
-                 n_jobs: int | None = None, thickness: int | None = None, progress: bool = False):
+                 n_jobs: int | None = None, thickness: int | None = None, progress: bool = False, heldout=None):
         self.sinos = np.asarray(sinos, dtype=np.float32)
         nx, _, ny = self.sinos.shape
         nz = ny if thickness is None else int(thickness)
         self.label, self.tilts, self.constrain, self.progress = method, np.asarray(tilts, dtype=float), constrain, progress
         self.x = np.zeros((nx, ny, nz), dtype=np.float32)
         self.norm = float(np.linalg.norm(self.sinos)) or 1.0
+        self.heldout = heldout
         self.pool = SlicePool(self.tilts, ny, nz, method, n_slices=nx, constrain=constrain, cuda=cuda, n_jobs=n_jobs)
 
     def __enter__(self) -> "SIRTSolver":
@@ -84,12 +89,19 @@ class SIRTSolver(Solver):
 
     def check(self) -> dict:
         sq = np.zeros(len(self.x))
+        pred = np.empty_like(self.sinos) if self.heldout is not None else None
 
         def one(solver, i):
-            sq[i] = float(np.sum((solver.forward(self.x[i]).astype(np.float64) - self.sinos[i]) ** 2))
+            p = solver.forward(self.x[i])
+            sq[i] = float(np.sum((p.astype(np.float64) - self.sinos[i]) ** 2))
+            if pred is not None:
+                pred[i] = p
 
         self.pool.map(one, len(self.x))
-        return {"objective": float(sq.sum()), "relative_residual": float(np.sqrt(sq.sum())) / self.norm}
+        out = {"objective": float(sq.sum()), "relative_residual": float(np.sqrt(sq.sum())) / self.norm}
+        if pred is not None:
+            out.update(self.heldout.score(pred.transpose(1, 2, 0)))
+        return out
 
     def monitor(self) -> np.ndarray:
         return self.x.copy()
@@ -116,11 +128,59 @@ def _check_iterations(iterations) -> int:
     return whole_number(iterations, "iterations")
 
 
-def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100, constrain: bool = True,
+def choose_iterations(stack: TomoStack, *, method: str = "SIRT", constrain: bool = True, cuda: bool = False,
+                      n_jobs: int | None = None, thickness: int | None = None, options=None,
+                      progress: bool = True, name: str = "stack") -> tuple[int, dict]:
+    """Iterations for ``stack`` chosen by data splitting (:mod:`spectomo.recon.thinning`).
+
+    The projections are split into a training part (share ``p``) and a test part; SIRT (or SART) runs
+    on the training part and every ``check_every`` iterations its projection is scored against the
+    test part in the volume domain, until the score is well past its minimum (:class:`HeldoutStop`)
+    or ``max_iterations``. The best training iteration is transferred to the full data,
+    ``k = k_train · p^(−0.75)`` (:func:`~spectomo.recon.thinning.transfer_iterations`).
+
+    Returns
+    -------
+    iterations : int
+    auto : dict
+        What ``metadata.Reconstruction.auto`` records: the rule, the split, the curves.
+    """
+    opts = thinning.auto_options(options)
+    noise = thinning.stack_noise(stack, name)
+    part = thinning.split(stack.data, fraction=opts["fraction"], seed=opts["seed"], noise=noise)
+    histories, stopped = [], []
+    for fold in [part, part.swapped()][:opts["folds"]]:
+        stop = thinning.HeldoutStop(check_every=opts["check_every"])
+        with SIRTSolver(sinograms(fold.train), stack.tilts, method=method, constrain=constrain, cuda=cuda,
+                        n_jobs=n_jobs, thickness=thickness, heldout=fold) as solver:
+            record = run(solver, opts["max_iterations"], check_every=opts["check_every"], callback=stop,
+                         progress=progress)
+        histories.append(record.history)
+        stopped.append(record.stopped_by)
+    its, curve = thinning.mean_curve(histories)
+    best = int(its[int(np.argmin(curve))])
+    chosen = thinning.transfer_iterations(best, opts["fraction"])
+    if best >= its[-1] and "callback" not in stopped:
+        import warnings
+
+        from ..validation import InputWarning
+
+        warnings.warn(f"iterations='auto': the held-out score of {name} still fell at the last training iteration "
+                      f"({best}); raise auto_options['max_iterations'] (now {opts['max_iterations']})",
+                      InputWarning, stacklevel=3)
+    auto = {"parameter": "iterations", "chosen": chosen, "train_best": best,
+            "rule": f"k = k_train * p**-{thinning.TRANSFER_EXPONENT}", "split": part.kind, "noise_model": [] if noise is None else list(noise), **opts,
+            "curves": {f"{name} (fold {i + 1})": {"iteration": h["iteration"], "heldout": h["heldout"],
+                                                 "heldout_deviance": h["heldout_deviance"]}
+                       for i, h in enumerate(histories)}}
+    return chosen, auto
+
+
+def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int | str = 100, constrain: bool = True,
                 thickness: int | None = None, cuda=None, n_jobs: int | None = None,
                 filter_type: str = "ram-lak", tol: float | None = None, callback=None,
                 check_every: int | None = None, checkpoint=None, checkpoint_every: int | None = None,
-                progress: bool = True) -> RecStack:
+                auto_options: dict | None = None, progress: bool = True) -> RecStack:
     """Reconstruct an aligned tilt series slice by slice with ASTRA.
 
     Parameters
@@ -130,8 +190,12 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
         ``stack.tilts`` (any order and spacing).
     method : {'BP', 'FBP', 'SIRT', 'SART'}
         Back-projection, filtered back-projection, or the iterative SIRT / SART.
-    iterations : int
-        SIRT iterations, or SART sweeps over all projections. Ignored by BP and FBP.
+    iterations : int or 'auto'
+        SIRT iterations, or SART sweeps over all projections. Ignored by BP and FBP. ``'auto'``
+        chooses them from the data by Poisson thinning / data fission
+        (:func:`choose_iterations`, docs/parameters.md): one extra SIRT run on half the data, up
+        to ~2× the chosen count, then the full run; the choice and its held-out curve are in
+        ``metadata.Reconstruction.auto`` (:func:`spectomo.plot_heldout`).
     constrain : bool
         Non-negativity for SIRT and SART.
     thickness : int, optional
@@ -159,7 +223,12 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
     """
     check_stack(stack, "stack")
     _check_method(method)
-    iterations = _check_iterations(iterations)
+    auto = iterations == "auto"
+    if auto and method not in ITERATIVE:
+        raise ValueError(f"iterations='auto': only for the iterative methods {list(ITERATIVE)}, not {method}")
+    if auto_options is not None and not auto:
+        raise ValueError("auto_options: only with iterations='auto'")
+    iterations = 1 if auto else _check_iterations(iterations)
     if thickness is not None:
         whole_number(thickness, "thickness")
     if method == "FBP" and filter_type not in FBP_FILTERS:
@@ -172,12 +241,18 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int = 100,
             "filter": filter_type if method == "FBP" else "", "device": "cuda" if use_cuda else "cpu",
             "projector": "linear"}
     if method in ITERATIVE:
+        if auto:
+            iterations, auto_md = choose_iterations(stack, method=method, constrain=constrain, cuda=use_cuda,
+                                                    n_jobs=n_jobs, thickness=thickness, options=auto_options,
+                                                    progress=progress, name=stack.metadata.General.title or "stack")
         with SIRTSolver(sinograms(stack.data), stack.tilts, method=method, constrain=constrain, cuda=use_cuda,
                         n_jobs=n_jobs, thickness=thickness, progress=progress) as solver:
             record = run(solver, iterations, tol=tol, callback=callback, check_every=check_every or iterations,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every or iterations, progress=progress)
         vol = solver.x
         info.update(record.provenance(), constrain=bool(constrain))
+        if auto:
+            info["auto"] = auto_md
     else:
         given = [k for k, v in (("tol", tol), ("callback", callback), ("check_every", check_every),
                                 ("checkpoint", checkpoint), ("checkpoint_every", checkpoint_every)) if v is not None]

@@ -112,6 +112,22 @@ def _map_stack(inp: SpectralInput, data: np.ndarray, *, title: str, line: str | 
     return s
 
 
+def noise_model(values: np.ndarray, variances: np.ndarray) -> dict:
+    """Per-pixel Poisson variances summarised as ``var ≈ a · max(value, 0) + b`` (least squares).
+
+    Stored in ``metadata.Spectral.noise_model``: what the reconstruction stage needs to split the
+    maps into independent parts (:mod:`spectomo.recon.thinning`) without the spectra.
+    """
+    x = np.maximum(np.asarray(values, dtype=np.float64).ravel(), 0)
+    v = np.asarray(variances, dtype=np.float64).ravel()
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, v, rcond=None)
+    if b < 0:  # keep the model positive: refit through the origin
+        a, b = float(x @ v / max(x @ x, 1e-300)), 0.0
+    return {"a": float(max(a, 0.0)), "b": float(max(b, 0.0)), "form": "var = a * max(value, 0) + b",
+            "source": "Poisson variance of each pixel's net count from its spectrum"}
+
+
 def _common_md(inp: SpectralInput, method: str, clip_negative: bool, values: str = VALUES["net"]) -> dict:
     return {"method": method, "values": values, "source": inp.title, "source_shape": list(inp.shape),
             "energy_units": inp.energy_units, "energy_resolution_MnKa_eV": inp.energy_resolution,
@@ -121,13 +137,14 @@ def _common_md(inp: SpectralInput, method: str, clip_negative: bool, values: str
 def _windows(inp, lines, *, integration_windows, background_windows, background, clip_negative, progress):
     plans = plan_windows(inp, lines, integration_windows=integration_windows,
                          background_windows=background_windows, background=background)
-    counts = net_counts(inp, plans, progress=progress)
+    counts, variances = net_counts(inp, plans, progress=progress, variance=True)
     out = MapStacks(method="windows")
-    for plan, c in zip(plans, counts):
+    for plan, c, v in zip(plans, counts, variances):
         if clip_negative:
             c = np.clip(c, 0, None)
         values = VALUES["window"] if plan.background == "none" else VALUES["net"]
-        md = _common_md(inp, "windows", clip_negative, values) | plan.as_metadata(inp.energy_units)
+        md = (_common_md(inp, "windows", clip_negative, values) | plan.as_metadata(inp.energy_units)
+              | {"noise_model": noise_model(c, v)})
         out[plan.line.name] = _map_stack(inp, c, title=f"{plan.line.name} {values} (windows)",
                                          line=plan.line.name, spectral_md=md)
     out.parameters = {"integration_windows": integration_windows if np.ndim(integration_windows) == 0
@@ -185,11 +202,12 @@ def _fit(inp, lines, *, clip_negative, progress, fit_options):
     if spectrum.sum() <= 0:
         raise SpectralInputError("spectra: the sample projections hold no counts; nothing to fit")
     model = _fit_model(inp, lines, spectrum, projections, opts)
-    counts, chi2 = fit_spectra(inp, model, progress=progress)
+    counts, variances, chi2 = fit_spectra(inp, model, progress=progress)
     out = MapStacks(method="fit")
     for k, ln in enumerate(lines):
         c = np.clip(counts[k], 0, None) if clip_negative else counts[k]
-        md = _common_md(inp, "fit", clip_negative) | model.line_metadata(k)
+        md = (_common_md(inp, "fit", clip_negative) | model.line_metadata(k)
+              | {"noise_model": noise_model(counts[k], variances[k])})
         out[ln.name] = _map_stack(inp, c, title=f"{ln.name} net counts (fit)", line=ln.name, spectral_md=md)
     out.quality = _map_stack(inp, chi2, title="fit quality (reduced χ²)", line=None,
                              spectral_md=_common_md(inp, "fit", False, "reduced chi-square of the line fit"))

@@ -241,6 +241,9 @@ class FitModel:
         self._weights_span = np.zeros(span.stop - span.start, dtype=np.float32)
         self._weights_span[self.channels - span.start] = 1 / self.series_model
         self._gram = np.linalg.pinv(self.covariance, hermitian=True)
+        rows = [c for c in self.line_cluster]
+        self._variance_span = (self._operator_span[rows].astype(np.float64) ** 2
+                               * np.asarray(self.line_share, dtype=np.float64)[:, None] ** 2).astype(np.float32)
 
     def _span_rows(self, spectra: np.ndarray, offset: int) -> np.ndarray:
         span = self.span
@@ -254,6 +257,11 @@ class FitModel:
     def line_counts(self, coef: np.ndarray) -> np.ndarray:
         """Whole-peak net counts of each mapped line, shape ``(n_lines, ...)``."""
         return np.stack([coef[..., c] * s for c, s in zip(self.line_cluster, self.line_share)])
+
+    def line_variances(self, spectra: np.ndarray, offset: int = 0) -> np.ndarray:
+        """Poisson variance of each mapped line's net counts, ``Σ_c P_lc² x_c``, shape ``(n_lines, ...)``."""
+        v = self._span_rows(spectra, offset) @ self._variance_span.T
+        return np.moveaxis(v.astype(np.float64), -1, 0)
 
     def quality(self, spectra: np.ndarray, coef: np.ndarray, offset: int = 0) -> np.ndarray:
         """Reduced χ² of each spectrum's fit: its weighted residual over the degrees of freedom.
@@ -445,14 +453,17 @@ def _warn_overlaps(fit: FitModel) -> None:
 
 
 def fit_spectra(inp: SpectralInput, fit: FitModel, *, progress: bool = True):
-    """Net counts ``(n_lines, n_tilts, ny, nx)`` and reduced χ² ``(n_tilts, ny, nx)`` of every spectrum."""
+    """Net counts ``(n_lines, n_tilts, ny, nx)``, their Poisson variances (same shape) and the reduced χ²
+    ``(n_tilts, ny, nx)`` of every spectrum."""
     n, ny, nx, _ = inp.shape
     counts = np.zeros((len(fit.lines), n, ny, nx))
+    var = np.zeros_like(counts)
     chi2 = np.zeros((n, ny, nx))
     span = fit.span
     for (ts, ys), block in iter_blocks(inp, channels=span, progress=progress, desc="fit maps"):
         block = block.astype(np.float32, copy=False)
         coef = fit.coefficients(block, span.start)
         counts[:, ts, ys] = fit.line_counts(coef)
+        var[:, ts, ys] = fit.line_variances(block, span.start)
         chi2[ts, ys] = fit.quality(block, coef, span.start)
-    return counts, chi2
+    return counts, var, chi2

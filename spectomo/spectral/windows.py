@@ -62,6 +62,15 @@ class WindowPlan:
             val = val - self.w_right * self.right.apply(data, offset)
         return val
 
+    def variance(self, data: np.ndarray, offset: int = 0) -> np.ndarray:
+        """Poisson variance of :meth:`net` from the same window sums: ``Σ_int + w_L² Σ_L + w_R² Σ_R``."""
+        val = self.int_window.apply(data, offset)
+        if self.w_left:
+            val = val + self.w_left**2 * self.left.apply(data, offset)
+        if self.w_right:
+            val = val + self.w_right**2 * self.right.apply(data, offset)
+        return val
+
     def as_metadata(self, units: str) -> dict:
         bw = self.background_windows
         return {"line": self.line.name, "line_energy": float(self.line.energy), "fwhm": float(self.line.fwhm),
@@ -255,17 +264,22 @@ def plan_windows(inp: SpectralInput, lines: list[Line], *, integration_windows=2
     return plans
 
 
-def net_counts(inp: SpectralInput, plans: list[WindowPlan], *, progress: bool = True) -> np.ndarray:
+def net_counts(inp: SpectralInput, plans: list[WindowPlan], *, progress: bool = True,
+               variance: bool = False):
     """Net counts of every planned line, shape ``(n_lines, n_tilts, ny, nx)``, float64.
 
     One pass over the channels spanned by all windows, block by block (see
-    :func:`~spectomo.spectral.inputs.iter_blocks`); sums are accumulated in float64.
+    :func:`~spectomo.spectral.inputs.iter_blocks`); sums are accumulated in float64. With
+    ``variance=True`` also their Poisson variances (same shape), from the same window sums.
     """
     spans = [w for p in plans for w in (p.int_window, p.left, p.right) if w is not None]
     c0, c1 = min(w.start for w in spans), max(w.stop for w in spans)
     n, ny, nx, _ = inp.shape
     out = np.zeros((len(plans), n, ny, nx))
+    var = np.zeros_like(out) if variance else None
     for (ts, ys), block in iter_blocks(inp, channels=slice(c0, c1), progress=progress, desc="window maps"):
         for k, p in enumerate(plans):
             out[k, ts, ys] = p.net(block, c0)
-    return out
+            if variance:
+                var[k, ts, ys] = p.variance(block, c0)
+    return (out, var) if variance else out
