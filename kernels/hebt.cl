@@ -3,6 +3,9 @@
  * The NC channels of the batch are the element volumes X_c. One iteration is
  *     P_c = W X_c                                       (shared projector, projector.cl)
  *     g_c = inv_row * ( a_c (d_c - P_c) + h_c (I_H - sum_e q_e P_e) )      -> hebt_residual
+ *     (share != 0: h_c -> (sum_e h_e) * q_c max(P_c, 0) / sum_e q_e max(P_e, 0) on each ray, so
+ *      the HAADF residual goes to the elements in proportion to their share of the HAADF model
+ *      along that ray; equal h_c where that sum is 0)
  *     X_c = max(lo, X_c + inv_col * s_c * W^T g_c)                         -> hebt_update
  * where inv_row / inv_col are the inverse row and column sums of the projector W and the
  * coefficients a, h, q, s encode the block matrix (see spectomo/recon/hebt.py, which derives them
@@ -20,7 +23,7 @@
 __kernel void hebt_residual(__global real *g, __global real *part, __global const real *x,
                             __global const real *d, __global const real *ih,
                             __global const real *ang, __global const real *inv_row,
-                            __global const real *coef, GEOM_ARGS, const int ndet)
+                            __global const real *coef, const int share, GEOM_ARGS, const int ndet)
 {
     const int gi = get_global_id(0), s = get_global_id(1), k = get_global_id(2);
     const int b0 = gi * CH;
@@ -34,14 +37,21 @@ __kernel void hebt_residual(__global real *g, __global real *part, __global cons
     real sq[NC + 1];
     for (int c = 0; c <= NC; ++c) sq[c] = 0;
     for (int v = 0; v < CH / NC; ++v) {
-        real model = 0;
-        for (int c = 0; c < NC; ++c) model += coef[2 * NC + c] * acc[v * NC + c];
+        real model = 0, positive = 0, hsum = 0;
+        for (int c = 0; c < NC; ++c) {
+            model += coef[2 * NC + c] * acc[v * NC + c];
+            positive += coef[2 * NC + c] * fmax(acc[v * NC + c], (real)0);
+            hsum += coef[NC + c];
+        }
         const real rh = hh[v] - model;
         sq[NC] += rh * rh;
+        const int split = share && positive > 0;
         for (int c = 0; c < NC; ++c) {
             const real re = dd[v * NC + c] - acc[v * NC + c];
             sq[c] += re * re;
-            out[v * NC + c] = w * (coef[c] * re + coef[NC + c] * rh);
+            const real hc = split ? hsum * coef[2 * NC + c] * fmax(acc[v * NC + c], (real)0) / positive
+                                  : coef[NC + c];
+            out[v * NC + c] = w * (coef[c] * re + hc * rh);
         }
     }
     __global real *p = part + (row * (bp / CH) + gi) * (NC + 1);

@@ -181,10 +181,10 @@ WARNINGS = [
     ("tilts", "repeated angle", lambda *a: TomoStack(np.zeros((4, 4, 4)), tilts=[-20, 0, 20, 0]),
      r"tilts: repeated tilt angles \[0\.0\]°"),
     ("physical parameter", "HAADF mostly negative", lambda s, m, *a: spectomo.reconstruct_hebt(
-        _offset(s.haadf, 0.3), m, ratios={"Ag": 40.0, "Au": 110.0}, iterations=2, progress=False),
+        _offset(s.haadf, 0.3), m, ratios={"Ag": 40.0, "Au": 110.0}, alpha=0.8, iterations=2, progress=False),
      r"haadf: \d+ % of the pixels are negative; .* detector offset"),
     ("physical parameter", "maps mostly negative", lambda s, m, *a: spectomo.reconstruct_hebt(
-        s.haadf, {k: _offset(x, 0.6) for k, x in m.items()}, ratios={"Ag": 40.0, "Au": 110.0}, iterations=2,
+        s.haadf, {k: _offset(x, 0.6) for k, x in m.items()}, ratios={"Ag": 40.0, "Au": 110.0}, alpha=0.8, iterations=2,
         progress=False), r"maps\['Ag_La'\]: \d+ % of the pixels are negative; .* over-subtracted background"),
     ("physical parameter", "HAADF and maps misaligned by 1 px", lambda s, m, *a: spectomo.fit_response_ratios(
         s.haadf, {k: TomoStack(np.roll(x.data, 1, axis=2), tilts=x.tilts) for k, x in poisson_maps(m, seed=1).items()}),

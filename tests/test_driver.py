@@ -108,7 +108,7 @@ def _toy(rng):
 def _solve(kind, haadf, maps, **kw):
     if kind == "tgv":
         return spectomo.reconstruct_tgv(haadf, maps, progress=False, **kw)
-    return spectomo.reconstruct_hebt(haadf, maps, ratios={"Ag": 40.0, "Au": 90.0}, progress=False, **kw)
+    return spectomo.reconstruct_hebt(haadf, maps, ratios={"Ag": 40.0, "Au": 90.0}, alpha=0.8, progress=False, **kw)
 
 
 @pytest.mark.opencl

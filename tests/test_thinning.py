@@ -103,3 +103,36 @@ def test_auto_metadata_plot_and_errors(phantoms, tmp_path):
         thinning.split(np.full((2, 4, 4), 0.5), kind="binomial")
     with pytest.raises(ValueError, match="fraction"):
         thinning.split(np.ones((2, 4, 4)), fraction=1.0)
+
+
+@pytest.fixture(scope="module")
+def best_sirt(phantoms):
+    """Best-iteration SIRT per map and metric (the oracle a user cannot have)."""
+    from spectomo.evaluation import scaled_mse, ssim_structure
+
+    out = {}
+    for name, (sim, maps) in phantoms.items():
+        for line in sim.lines:
+            truth = sim.count_volume(line)
+            recs = [maps[line].reconstruct("SIRT", iterations=k, progress=False) for k in (5, 10, 15, 20, 30, 45, 70, 100)]
+            out[name, line] = (max(ssim_structure(r.data, truth) for r in recs),
+                               min(scaled_mse(r.data, truth) for r in recs))
+    return out
+
+
+@pytest.mark.opencl
+@pytest.mark.filterwarnings("ignore:.*of the pixels are negative")
+@pytest.mark.parametrize("name", ["satellite", "core_shell", "needle"])
+def test_hebt_defaults_beat_the_best_sirt_for_every_element(cl_runtime, phantoms, best_sirt, name):
+    from spectomo.evaluation import scaled_mse, ssim_structure
+
+    sim, maps = phantoms[name]
+    res = spectomo.reconstruct_hebt(sim.haadf, {k: maps[k] for k in sim.lines}, progress=False)  # alpha, iterations: auto
+    auto = res[sim.lines[0]].metadata.Reconstruction.auto
+    assert auto.parameter == "alpha and iterations" and auto.chosen_alpha in auto.alphas
+    assert res[sim.lines[0]].metadata.Reconstruction.iterations == auto.chosen
+    for line in sim.lines:
+        truth = sim.count_volume(line)
+        ssim, mse = best_sirt[name, line]
+        assert ssim_structure(res[line].data, truth) > ssim, line
+        assert scaled_mse(res[line].data, truth) < mse, line

@@ -171,18 +171,25 @@ def tgv_norms(u, w, alpha0, alpha1, nx, nc, dims=3, coupled=True):
 # --- HEBT stacked SIRT (kernels/hebt.cl) -------------------------------------------------------------
 
 
-def hebt_residual(x, d, ih, tilts, inv_row, a, h, q, nc):
+def hebt_residual(x, d, ih, tilts, inv_row, a, h, q, nc, share: bool = False):
     """``(g, sums)`` of ``hebt.cl:hebt_residual``: with ``P = T x`` per channel,
     ``g_c = inv_row · (a_c (d_c − P_c) + h_c (I_H − Σ_e q_e P_e))``; ``sums`` holds the squared
     residual norms ``‖d_c − P_c‖²`` (``nc`` entries) and ``‖I_H − Σ q P‖²``.
-    ``d``: ``(n_angles, n_det, bp)``; ``ih``: ``(n_angles, n_det, bp // nc)``."""
+    ``share``: ``h_c → (Σ h) q_c max(P_c, 0) / Σ_e q_e max(P_e, 0)`` per ray (equal ``h_c`` where
+    that sum is 0). ``d``: ``(n_angles, n_det, bp)``; ``ih``: ``(n_angles, n_det, bp // nc)``."""
     p = radon(x, tilts, d.shape[1])
     na, nd, bp = p.shape
     pc = p.reshape(na, nd, bp // nc, nc)
     dc = d.reshape(na, nd, bp // nc, nc).astype(np.float64)
     re = dc - pc
-    rh = ih - (pc * np.asarray(q, dtype=float)).sum(-1)
-    g = inv_row[:, :, None, None] * (np.asarray(a, dtype=float) * re + np.asarray(h, dtype=float) * rh[..., None])
+    q = np.asarray(q, dtype=float)
+    rh = ih - (pc * q).sum(-1)
+    hc = np.broadcast_to(np.asarray(h, dtype=float), pc.shape)
+    if share:
+        pos = q * np.maximum(pc, 0)
+        tot = pos.sum(-1, keepdims=True)
+        hc = np.where(tot > 0, np.sum(h) * pos / np.where(tot > 0, tot, 1), hc)
+    g = inv_row[:, :, None, None] * (np.asarray(a, dtype=float) * re + hc * rh[..., None])
     sums = np.append((re ** 2).sum(axis=(0, 1, 2)), (rh ** 2).sum())
     return g.reshape(na, nd, bp), sums
 

@@ -34,11 +34,12 @@ import warnings
 
 import numpy as np
 
-from ..opencl.layout import BatchGeometry, from_batch, sinograms_to_batch
+from ..opencl.layout import BatchGeometry, from_batch, sinograms_from_batch, sinograms_to_batch
 from ..opencl.operators import Operators, auto_chunk, slice_operators
 from ..validation import InputWarning, whole_number
 from .channels import check_haadf_and_maps
 from .driver import Solver, run
+from . import thinning
 from .ratios import ResponseFitError, fit_response_ratios
 from .result import RecStacks, make_result
 
@@ -95,14 +96,19 @@ class HEBTSolver(Solver):
         Most iterations this solver will run (the per-iteration residuals are kept on the device).
     names : sequence of str (k,), optional
         Map names, for :meth:`volumes` and the metrics.
+    heldout : list of spectomo.recon.thinning.Split (k,), optional
+        When the maps are training parts: their splits. Every check then projects the current
+        volumes and scores each against its test part (metrics ``heldout_<name>``, and ``heldout``:
+        their mean, each relative to its score at iteration 0).
     """
 
     label = "HEBT"
 
     def __init__(self, maps, haadf, tilts, ratios, alpha: float, normalise: bool = True, nonnegative: bool = True,
-                 device=None, capacity: int = 1, *, names=None):
+                 device=None, capacity: int = 1, *, names=None, heldout=None, share: bool = True):
         self.maps, self.haadf, self.ratios, self.alpha = list(maps), np.asarray(haadf), tuple(ratios), float(alpha)
         self.normalise, self.nonnegative, self.capacity, self.iteration = bool(normalise), bool(nonnegative), int(capacity), 0
+        self.share = bool(share)
         nc = len(self.maps)
         self.names = list(names) if names is not None else [f"map {c}" for c in range(nc)]
         n_t, ny, nx = self.haadf.shape
@@ -125,7 +131,8 @@ class HEBTSolver(Solver):
             ls *= 2
         self._ls = ls
         self.k_res = o.kernel("hebt.cl", "hebt_residual").bind(g=b["g"], part=b["part"], x=b["x"], d=b["d"],
-                                                               ih=b["ih"], inv_row=b["inv_row"], coef=b["coef"])
+                                                               ih=b["ih"], inv_row=b["inv_row"], coef=b["coef"],
+                                                               share=np.int32(self.share))
         self.k_red = o.kernel("hebt.cl", "hebt_reduce").bind(
             hist=b["hist"], part=b["part"], n_items=self.n_items,
             scratch=o.cl.LocalMemory(ls * (nc + 1) * o.dtype.itemsize))
@@ -133,6 +140,17 @@ class HEBTSolver(Solver):
                                                              colscale=b["s"], lo=0 if self.nonnegative else -np.inf)
         # norms of the data, for relative residuals (in map / HAADF units)
         self.data_norms = np.array([np.linalg.norm(m) for m in self.maps] + [np.linalg.norm(self.haadf)])
+        self.heldout = heldout
+        if heldout is not None:
+            self._heldout_zero = [h.score(np.zeros_like(h.test))["heldout"] for h in heldout]
+
+    def projections(self) -> list[np.ndarray]:
+        """Projections ``(n_tilts, ny, nx)`` of the current volumes in map units, one per map."""
+        g = self.geom
+        sino = self.ops.buffer(size=int(np.prod(g.sino_shape)))
+        self.ops.radon(sino, self.buf["x"])
+        stacks = sinograms_from_batch(self.ops.read(sino, g.sino_shape), g)
+        return [st * np.float32(s) for st, s in zip(stacks, self.coef["out_scale"])]
 
     def _sums(self) -> tuple[np.ndarray, np.ndarray]:
         """Row sums ρ ``(n_angles, n_det)`` and column sums γ ``(ny, nz)`` of the projector W."""
@@ -189,7 +207,12 @@ class HEBTSolver(Solver):
         sq = self._squares(self.iteration + 1)[-1]
         objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
         rel = self._relative(sq)
-        return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+        out = {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+        if self.heldout is not None:
+            scores = [h.score(p)["heldout"] for h, p in zip(self.heldout, self.projections())]
+            out.update({f"heldout_{n}": v for n, v in zip(self.names, scores)})
+            out["heldout"] = float(np.mean([v / z for v, z in zip(scores, self._heldout_zero)]))
+        return out
 
     def monitor(self) -> np.ndarray:
         return self.ops.read(self.buf["x"], self.geom.vol_shape)
@@ -290,10 +313,92 @@ def _ratios(haadf, maps: dict, ratios) -> tuple[dict, float | None]:
     return fitted, r2
 
 
-def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int = 200, ratios=None,
+#: α values tried by ``alpha='auto'`` (``auto_options={'alphas': …}`` changes them).
+ALPHA_GRID = (0.0, 0.4, 0.6, 0.8, 0.9)
+
+
+def _train_stack(stack, data):
+    from ..signals import TomoStack
+
+    return TomoStack(np.asarray(data, dtype=np.float32), tilts=stack.tilts)
+
+
+def choose_hebt(haadf, maps: dict, *, alpha, iterations, ratios, normalise: bool, nonnegative: bool, device,
+                options=None, progress: bool = True) -> tuple[float, int, dict]:
+    """α and/or the iteration count of HEBT chosen by data splitting (:mod:`spectomo.recon.thinning`).
+
+    Every map is split into a training and a test part (data fission with its noise model, or
+    binomial thinning of counts) and so is the HAADF. HEBT runs on the training parts (response
+    ratios refitted on them, or the given ones rescaled to the parts) for each α of the grid; every
+    check projects each element volume and scores it against its test part in the volume domain.
+    Each element's curve is normalised to its excess over its best (over all α and iterations),
+    relative to the range of its scores; the (α, iteration) with the smallest mean excess over the
+    elements wins, so a minor element weighs as much as a major one. The iteration count is
+    transferred to the full data with :func:`~spectomo.recon.thinning.transfer_iterations`.
+
+    Returns
+    -------
+    alpha, iterations, auto
+        The choice and what ``metadata.Reconstruction.auto`` records (grid, curves, rule).
+    """
+    opts = thinning.auto_options(options, {"alphas": ALPHA_GRID})
+    alphas = tuple(_alpha(a) for a in opts["alphas"]) if alpha == "auto" else (alpha,)
+    p, names = float(opts["fraction"]), list(maps)
+    splits = [thinning.split(maps[n].data, fraction=p, seed=opts["seed"] + i,
+                             noise=thinning.stack_noise(maps[n], f"maps[{n!r}]")) for i, n in enumerate(names)]
+    # the HAADF is split so that its training part carries the same share; it is not scored
+    hsplit = thinning.split(haadf.data, fraction=p, seed=opts["seed"] + len(names))
+    k_max = opts["max_iterations"] if iterations == "auto" else max(
+        1, int(round(iterations * p ** thinning.TRANSFER_EXPONENT)))
+    folds = [(splits, hsplit), ([s.swapped() for s in splits], hsplit.swapped())][:opts["folds"]]
+    runs: dict = {}
+    for parts, hpart in folds:
+        train_maps = {n: _train_stack(maps[n], sp.train) for n, sp in zip(names, parts)}
+        train_haadf = _train_stack(haadf, hpart.train)
+        if ratios is None:
+            r_train, _ = _ratios(train_haadf, train_maps, None)
+        else:  # the parts keep (fission) or scale by p (binomial) the signal of each stack
+            scale = {"binomial": p, "fission": 1.0}
+            r_train = {n: ratios[n] * scale[hpart.kind] / scale[sp.kind] for n, sp in zip(names, parts)}
+        for a in alphas:
+            solver = HEBTSolver([train_maps[n].data for n in names], train_haadf.data, haadf.tilts,
+                                [r_train[n] for n in names], a, normalise, nonnegative, device, capacity=k_max,
+                                names=names, heldout=parts)
+            stop = thinning.HeldoutStop(check_every=opts["check_every"]) if iterations == "auto" else None
+            record = run(solver, k_max, check_every=opts["check_every"], callback=stop, progress=progress)
+            runs.setdefault(a, []).append(record.history)
+    # per element: mean over folds of the held-out score, on the iterations every fold reached
+    curves = {}
+    for a, hist in runs.items():
+        n = min(len(h["iteration"]) for h in hist)
+        rel = {e: np.mean([np.asarray(h[f"heldout_{e}"][:n]) for h in hist], axis=0) for e in names}
+        curves[a] = (np.asarray(hist[0]["iteration"][:n]), rel)
+    best = {e: min(float(c[1][e].min()) for c in curves.values()) for e in names}
+    worst = {e: max(float(c[1][e].max()) for c in curves.values()) for e in names}
+    choice, objective = None, {}
+    for a, (its, rel) in curves.items():
+        ex = np.mean([(rel[e] - best[e]) / max(worst[e] - best[e], 1e-300) for e in names], axis=0)
+        objective[a] = ex
+        allowed = np.ones_like(ex, dtype=bool) if iterations == "auto" else its == its[np.argmin(np.abs(its - k_max))]
+        j = int(np.flatnonzero(allowed)[np.argmin(ex[allowed])])
+        if choice is None or ex[j] < choice[2]:
+            choice = (a, int(its[j]), float(ex[j]))
+    a_best, k_train, _ = choice
+    k_full = thinning.transfer_iterations(k_train, p) if iterations == "auto" else int(iterations)
+    auto = {"parameter": " and ".join(x for x, v in (("alpha", alpha), ("iterations", iterations)) if v == "auto"),
+            "chosen": k_full, "chosen_alpha": a_best, "train_best": k_train,
+            "rule": f"k = k_train * p**-{thinning.TRANSFER_EXPONENT}; (alpha, k_train) minimise the mean over "
+                    "elements of each element's normalised held-out excess",
+            "split": [sp.kind for sp in splits], "haadf_split": hsplit.kind, **opts, "alphas": list(alphas),
+            "curves": {f"alpha {a:g}": {"iteration": curves[a][0], "heldout": 1 + objective[a],
+                                        **{f"heldout_{e}": curves[a][1][e] for e in names}} for a in alphas}}
+    return a_best, k_full, auto
+
+
+def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iterations: int | str = "auto", ratios=None,
                      normalise: bool = True, nonnegative: bool = True, tol: float | None = None, device=None,
                      progress: bool = True, callback=None, check_every: int = 10, checkpoint=None,
-                     checkpoint_every: int = 50) -> RecStacks:
+                     checkpoint_every: int = 50, auto_options: dict | None = None) -> RecStacks:
     """Reconstruct all elemental volumes together with the HAADF (HEBT, Yuan et al. 2020 eq. 17).
 
     Parameters
@@ -302,11 +407,18 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
         HAADF projections, aligned with the maps.
     maps : dict[str, TomoStack (n_tilts, ny, nx)]
         One map stack per element (e.g. ``{"Ag_La": …, "Au_La": …}``) on the HAADF's grid and tilts.
-    alpha : float
+    alpha : float or 'auto'
         Weight of the HAADF term, 0 ≤ α < 1. α = 0 is per-element SIRT; the paper finds 0.6–0.9
-        best, with the best iteration count growing with α.
-    iterations : int
+        best, with the best iteration count growing with α. ``'auto'``: chosen from
+        :data:`ALPHA_GRID` by data splitting (:func:`choose_hebt`).
+    iterations : int or 'auto'
         Most SIRT iterations (HEBT needs more than single-channel SIRT; the paper uses 100–500).
+        ``'auto'``: chosen by data splitting (:func:`choose_hebt`). Automatic choices cost one HEBT
+        run per α on each half of the data (up to ~2× the chosen count each), recorded with their
+        held-out curves in ``metadata.Reconstruction.auto``.
+    auto_options : dict, optional
+        ``fraction``, ``folds``, ``seed``, ``max_iterations``, ``check_every``, ``alphas``
+        (:mod:`spectomo.recon.thinning`).
     ratios : dict[str, float], optional
         Response ratios r_A keyed by map name or element symbol; default: fitted with
         :func:`fit_response_ratios`.
@@ -329,8 +441,20 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
         ``metadata.Reconstruction``.
     """
     maps = check_haadf_and_maps(haadf, maps, required=True)
-    names, alpha = list(maps), _alpha(alpha)
+    names = list(maps)
+    auto = "auto" in (alpha, iterations)
+    if auto_options is not None and not auto:
+        raise ValueError("auto_options: only with alpha='auto' or iterations='auto'")
+    alpha = alpha if alpha == "auto" else _alpha(alpha)
+    if iterations != "auto":
+        iterations = whole_number(iterations, "iterations")
     _check_signals(haadf, maps)
+    given = None if ratios is None else _resolve_ratios(ratios, names)
+    auto_md = None
+    if auto:
+        alpha, iterations, auto_md = choose_hebt(haadf, maps, alpha=alpha, iterations=iterations, ratios=given,
+                                                 normalise=normalise, nonnegative=nonnegative, device=device,
+                                                 options=auto_options, progress=progress)
     ratios, r2 = _ratios(haadf, maps, ratios)
     solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
                         np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,
@@ -344,6 +468,8 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float = 0.8, iterations: int =
               "normalise": bool(normalise), "nonnegative": bool(nonnegative), "channels": names,
               "haadf_source": haadf.metadata.General.title or "haadf", "device": solver.ops.rt.device.name.strip(),
               "projector": "linear (Huber 2019 eq. 8)", "residual_history": residuals}
+    if auto_md is not None:
+        common["auto"] = auto_md
     model = sum(np.float32(ratios[n]) * vols[n] for n in names)
     return make_result(maps, vols, record, method="HEBT", label="HEBT", common=common,
                        per_channel={n: {"ratio": float(ratios[n])} for n in names},

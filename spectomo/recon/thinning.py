@@ -185,11 +185,11 @@ def transfer_iterations(k_train: int, fraction: float, *, exponent: float = TRAN
     return max(1, int(round(k_train * float(fraction) ** (-exponent))))
 
 
-def auto_options(options) -> dict:
-    """:data:`AUTO_DEFAULTS` updated with ``options`` (validated)."""
+def auto_options(options, extra: dict | None = None) -> dict:
+    """:data:`AUTO_DEFAULTS` (plus a solver's ``extra`` defaults) updated with ``options`` (validated)."""
     from ..validation import whole_number
 
-    opts = dict(AUTO_DEFAULTS)
+    opts = dict(AUTO_DEFAULTS) | dict(extra or {})
     unknown = set(options or {}) - set(opts)
     if unknown:
         raise ValueError(f"auto_options: unknown keys {sorted(unknown)}; expected {sorted(opts)}")
