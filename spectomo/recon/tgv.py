@@ -22,8 +22,10 @@ import warnings
 
 import numpy as np
 
-from ..opencl.layout import BatchGeometry, from_batch, sinograms_to_batch
+from ..opencl.layout import BatchGeometry, from_batch, sinograms_from_batch, sinograms_to_batch
 from ..opencl.operators import Operators, auto_chunk, radon_norm
+from ..validation import whole_number
+from . import thinning
 from .channels import check_haadf_and_maps
 from .driver import Solver, run
 from .result import RecStacks, make_result
@@ -175,6 +177,13 @@ class TGVSolver(Solver):
     def check(self) -> dict:
         return {"objective": self.objective()}
 
+    def projections(self) -> list[np.ndarray]:
+        """Projections ``(n_tilts, ny, nx)`` of the current volumes in the data's units, one per channel."""
+        o, g, b = self.ops, self.geom, self.buf
+        o.radon(b["tu"], b["u"], self.scale)
+        stacks = sinograms_from_batch(o.read(b["tu"], g.sino_shape), g)
+        return [st * np.float32(x) for st, x in zip(stacks, self.scales)]
+
     def monitor(self) -> np.ndarray:
         return self.get("u")
 
@@ -218,10 +227,80 @@ def _check_options(coupling, dims, alpha, mu, names) -> tuple[float, float]:
     return a0, a1
 
 
+#: Multipliers of the heuristic ν tried by ``mu='auto'`` (``auto_options={'multipliers': …}``).
+NU_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: μ on a training part of share p → full data: ``μ = μ_train · p^(−MU_TRANSFER_EXPONENT)`` (docs/parameters.md).
+MU_TRANSFER_EXPONENT = 0.5
+
+
+def _log_parabola_minimum(grid, scores) -> float:
+    """Minimum of a parabola in log(grid) through the best grid point and its neighbours (clamped)."""
+    g = np.log(np.asarray(grid, dtype=float))
+    y = np.asarray(scores, dtype=float)
+    j = int(np.argmin(y))
+    if j == 0 or j == len(y) - 1:
+        return float(np.exp(g[j]))
+    a, b, _ = np.polyfit(g[j - 1:j + 2], y[j - 1:j + 2], 2)
+    x = -b / (2 * a) if a > 0 else g[j]
+    return float(np.exp(np.clip(x, g[j - 1], g[j + 1])))
+
+
+def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: bool, dims: int, iterations: int,
+              device, options=None, progress: bool = True) -> tuple[dict, dict]:
+    """μ per channel chosen by data splitting (:mod:`spectomo.recon.thinning`).
+
+    Every channel is split into a training and a test part. TGV–KL runs on the training parts with
+    the heuristic ``μ_c = ν_c ξ_c`` times each multiplier of the grid (all channels together, since
+    they are coupled); after ``iterations`` each channel's projection is scored against its test
+    part in the volume domain, and each channel keeps the multiplier that scored best. With
+    ``μ_c ∝ ξ_c`` the data term keeps its Poisson (maximum-likelihood) weight relative to TGV
+    whatever the dose, so a multiplier chosen on a binomial half transfers unchanged; a fission
+    half has the full signal but ``1/p`` times the variance, so its heuristic is scaled by ``p``
+    during training for the same reason.
+
+    Returns
+    -------
+    mu : dict
+        ``μ_c`` of the normalised problem per channel (as ``mu=`` takes it).
+    auto : dict
+        What ``metadata.Reconstruction.auto`` records.
+    """
+    opts = thinning.auto_options(options, {"multipliers": NU_MULTIPLIERS})
+    mult = tuple(float(m) for m in opts["multipliers"])
+    if not mult or min(mult) <= 0:
+        raise ValueError(f"auto_options['multipliers']: expected positive numbers, got {opts['multipliers']!r}")
+    p = float(opts["fraction"])
+    splits = [thinning.split(np.asarray(stacks[n].data), fraction=p, seed=opts["seed"] + i,
+                             noise=None if n == haadf else thinning.stack_noise(stacks[n], f"maps[{n!r}]"))
+              for i, n in enumerate(names)]
+    folds = [splits, [sp.swapped() for sp in splits]][:opts["folds"]]
+    tilts = stacks[names[0]].tilts
+    scores = {m: np.zeros(len(names)) for m in mult}
+    xi_full = {n: float(np.maximum(np.asarray(stacks[n].data), 0).max()) for n in names}
+    heuristic = default_mu(xi_full, haadf, None)
+    train_factor = p ** MU_TRANSFER_EXPONENT
+    for parts in folds:
+        counts = {n: np.maximum(sp.train, 0) for n, sp in zip(names, parts)}
+        for m in mult:
+            solver = TGVSolver.from_counts(counts, tilts, nu={n: heuristic[n] * m * train_factor for n in names},
+                                           haadf=haadf, alpha=alpha, coupled=coupled, dims=dims, device=device)
+            run(solver, iterations, check_every=iterations, progress=progress)
+            scores[m] += [sp.score(pr)["heldout"] for sp, pr in zip(parts, solver.projections())]
+    table = np.array([scores[m] for m in mult])  # (multipliers, channels)
+    best = {n: _log_parabola_minimum(mult, table[:, c]) for c, n in enumerate(names)}
+    mu = {n: heuristic[n] * best[n] for n in names}
+    auto = {"parameter": "mu", "chosen_multiplier": best, "chosen_mu": mu, "heuristic_mu": heuristic,
+            "rule": "mu_c = multiplier_c * heuristic (nu * max f_c); the multiplier minimising channel c's held-out "
+                    "score after the same iterations on the training parts",
+            "split": [sp.kind for sp in splits], **opts, "multipliers": list(mult),
+            "scores": {n: table[:, c] for c, n in enumerate(names)}}
+    return mu, auto
+
+
 def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int = 2000,
                     coupling: str = "frobenius", dims: int = 3, tol: float | None = None, device=None,
                     progress: bool = True, checkpoint=None, callback=None, check_every: int = 50,
-                    checkpoint_every: int = 200) -> RecStacks:
+                    checkpoint_every: int = 200, auto_options: dict | None = None) -> RecStacks:
     """Jointly reconstruct HAADF and elemental maps with coupled TGV–KL (Huber et al. 2019).
 
     Parameters
@@ -231,10 +310,15 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     maps : dict[str, TomoStack (n_tilts, ny, nx)]
         Aligned element maps on the HAADF's grid and tilts, e.g. ``{"Ag_La": …, "Au_La": …}``.
         Values are counts (KL data term); negative pixels are set to 0 with a warning.
-    mu : None, float or dict[str, float]
+    mu : None, 'auto', float or dict[str, float]
         Data weights. None: the paper's heuristic μ_c = ν·max(f_c) with ν = ``DEFAULT_NU`` for the
         maps and ``DEFAULT_NU_HAADF`` for the HAADF. A float sets ν for the maps; a dict gives μ_c
-        of the normalised problem per channel (map names and ``"HAADF"``).
+        of the normalised problem per channel (map names and ``"HAADF"``). ``'auto'``: each
+        channel's multiple of the heuristic chosen by data splitting (:func:`choose_mu`); costs one
+        TGV run of ``iterations`` on half the data per multiplier and fold (10 by default).
+    auto_options : dict, optional
+        With ``mu='auto'``: ``fraction``, ``folds``, ``seed``, ``multipliers``
+        (:mod:`spectomo.recon.thinning`).
     alpha : (float, float)
         (α0, α1), weights of the second- and first-order TGV terms; only α0/α1 matters with μ.
     iterations : int
@@ -261,7 +345,16 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     maps = check_haadf_and_maps(haadf, maps, required=False)
     stacks = maps if haadf is None else {"HAADF": haadf, **maps}
     names = list(stacks)
-    a0, a1 = _check_options(coupling, dims, alpha, mu, names)
+    auto = isinstance(mu, str) and mu == "auto"
+    if auto_options is not None and not auto:
+        raise ValueError("auto_options: only with mu='auto'")
+    a0, a1 = _check_options(coupling, dims, alpha, None if auto else mu, names)
+    auto_md = None
+    if auto:
+        iterations = whole_number(iterations, "iterations")
+        mu, auto_md = choose_mu(stacks, names, haadf=None if haadf is None else "HAADF", alpha=(a0, a1),
+                                coupled=coupling == "frobenius", dims=dims, iterations=iterations, device=device,
+                                options=auto_options, progress=progress)
     counts = {n: _counts("haadf" if n == "HAADF" and haadf is not None else f"maps[{n!r}]",
                          np.asarray(stacks[n].data, dtype=np.float32)) for n in names}
     solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, nu=mu,
@@ -274,6 +367,8 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": mus, "channels": names,
               "projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
               "device": solver.ops.rt.device.name.strip(), "projector": "linear (Huber 2019 eq. 8)"}
+    if auto_md is not None:
+        common["auto"] = auto_md
     per = {n: {"mu": mus[n], "data_max": xi[n], "negative_fraction": counts[n][1]} for n in names}
     return make_result(maps, {n: vols[n] for n in maps}, record, method="TGV-KL", label="TGV-KL", common=common,
                        per_channel=per, haadf=None if haadf is None else (haadf, vols["HAADF"], per["HAADF"]))
