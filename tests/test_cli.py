@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 import spectomo
@@ -40,6 +41,10 @@ def test_demo_writes_outputs(tmp_path, capsys):
     for line in ("Ag_La", "Au_La"):
         scores = summary["reconstruction"][line]
         assert scores["psnr_aligned_db"] > scores["psnr_unaligned_db"]
+        auto = summary["sirt_auto"][line]
+        assert auto["iterations"] >= 1 and np.isfinite(auto["psnr_db"])
+        assert spectomo.load(out / "recon" / f"sirt_auto_{line}.hspy").metadata.Reconstruction.auto.chosen == \
+            auto["iterations"]
     # TGV-KL stage (needs OpenCL; the CI installs PoCL)
     assert (out / "demo_methods.png").read_bytes()[:4] == b"\x89PNG"
     if "skipped" not in summary["tgv"]:
