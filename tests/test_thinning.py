@@ -151,6 +151,7 @@ def test_tgv_auto_mu_rescues_the_minor_element(cl_runtime, phantoms):
     gain = {line: psnr(auto[line].data, sim.count_volume(line)) - psnr(heuristic[line].data, sim.count_volume(line))
             for line in sim.lines}
     assert gain["Cu_Ka"] > 1.0, gain  # the minor element: the heuristic under-weights its data
-    assert min(gain.values()) > -0.2, gain  # the others stay where the heuristic put them (measured ≥ −0.14 dB)
+    assert min(gain.values()) > -0.2, gain  # the others stay where the heuristic put them (measured ≥ −0.09 dB)
+    spectomo.plot_heldout(auto["Cu_Ka"])  # the scores per multiplier
     with pytest.raises(ValueError, match="auto_options"):
         spectomo.reconstruct_tgv(sim.haadf, stacks, iterations=5, auto_options={"folds": 1}, progress=False)

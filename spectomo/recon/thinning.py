@@ -269,6 +269,16 @@ def plot_heldout(rec, ax=None):
     auto = auto.as_dictionary() if hasattr(auto, "as_dictionary") else dict(auto)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.8, 3.4), constrained_layout=True)
+    if "scores" in auto:  # TGV–KL: one held-out score per channel and multiplier of the μ heuristic
+        mult = np.asarray(auto["multipliers"])
+        for name, score in auto["scores"].items():
+            score = np.asarray(score)
+            line, = ax.semilogx(mult, score / score.min(), "o-", ms=3, label=name)
+            ax.axvline(auto["chosen_multiplier"][name], color=line.get_color(), lw=0.8, ls=":")
+        ax.set(xlabel="multiplier of the μ heuristic (training part)", ylabel="held-out score / minimum",
+               title="mu: chosen multipliers (dotted)")
+        ax.legend(fontsize=7)
+        return ax
     for label, curve in auto["curves"].items():
         k = np.asarray(curve["iteration"])
         score = np.asarray(curve["heldout"])
