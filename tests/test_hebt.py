@@ -214,3 +214,19 @@ def test_hebt_beats_best_sirt_on_every_element(cl_runtime, small_sim):
             s, m = ssim_structure(res[name].data, truth[name]), scaled_mse(res[name].data, truth[name])
             assert s > best[name][0] + 0.005, (alpha, name, s, best[name])
             assert m < 0.85 * best[name][1], (alpha, name, m, best[name])
+
+
+@pytest.mark.filterwarnings("ignore:haadf. the maps explain the HAADF")  # R² ≈ 0.89 at this noise, as intended
+def test_ratio_standard_errors_describe_the_scatter(rng):
+    haadf, maps, _ = _blocks(rng, noise=False)
+    fits, errs = [], []
+    for seed in range(80):
+        noisy = TomoStack(haadf.data + np.random.default_rng(seed).normal(0, 0.05 * haadf.data.max(), haadf.data.shape)
+                          .astype(np.float32), tilts=TILTS)
+        r, _, se = spectomo.fit_response_ratios(noisy, maps, errors=True)
+        fits.append([r["E0_Ka"], r["E1_Ka"]])
+        errs.append([se["E0_Ka"], se["E1_Ka"]])
+    scatter, predicted = np.std(fits, axis=0, ddof=1), np.mean(errs, axis=0)
+    assert np.all((scatter > predicted / 1.3) & (scatter < predicted * 1.3)), (scatter, predicted)  # ±8 % sampling
+    res = spectomo.reconstruct_hebt(haadf, maps, alpha=0.5, iterations=2, progress=False)
+    assert res["E0_Ka"].metadata.Reconstruction.ratio_std_error >= 0

@@ -301,11 +301,14 @@ def _check_signals(haadf, maps: dict) -> None:
                           f"non-negative sum of the maps, so this is likely {cause}", InputWarning, stacklevel=3)
 
 
-def _ratios(haadf, maps: dict, ratios) -> tuple[dict, float | None]:
-    """Given ratios (validated, keyed onto the map names) or fitted ones with their R²."""
+def _ratios(haadf, maps: dict, ratios, errors: dict | None = None) -> tuple[dict, float | None]:
+    """Given ratios (validated, keyed onto the map names) or fitted ones with their R² (and their
+    standard errors into ``errors`` when a dict is passed)."""
     if ratios is not None:
         return _resolve_ratios(ratios, list(maps)), None
-    fitted, r2 = fit_response_ratios(haadf, maps)
+    fitted, r2, se = fit_response_ratios(haadf, maps, errors=True)
+    if errors is not None:
+        errors.update(se)
     zero = [n for n, v in fitted.items() if not v > 0]
     if zero:
         raise ResponseFitError(f"maps: the fitted response ratio of {zero} is 0 (R² = {r2:.3f}): the HAADF "
@@ -455,7 +458,8 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
         alpha, iterations, auto_md = choose_hebt(haadf, maps, alpha=alpha, iterations=iterations, ratios=given,
                                                  normalise=normalise, nonnegative=nonnegative, device=device,
                                                  options=auto_options, progress=progress)
-    ratios, r2 = _ratios(haadf, maps, ratios)
+    ratio_errors: dict = {}
+    ratios, r2 = _ratios(haadf, maps, ratios, ratio_errors)
     solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
                         np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,
                         normalise, nonnegative, device, capacity=whole_number(iterations, "iterations"), names=names)
@@ -472,6 +476,7 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
         common["auto"] = auto_md
     model = sum(np.float32(ratios[n]) * vols[n] for n in names)
     return make_result(maps, vols, record, method="HEBT", label="HEBT", common=common,
-                       per_channel={n: {"ratio": float(ratios[n])} for n in names},
+                       per_channel={n: {"ratio": float(ratios[n]), "ratio_std_error": ratio_errors.get(n, -1.0)}
+                                    for n in names},
                        haadf=(haadf, model, {"units_note": "Σ r_A X_A, HAADF units"}), ratios=dict(ratios), r2=r2,
                        residuals=residuals)

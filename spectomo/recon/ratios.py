@@ -52,7 +52,7 @@ def _nnls_normal(gram: np.ndarray, rhs: np.ndarray) -> np.ndarray:
     return x
 
 
-def fit_response_ratios(haadf, maps: dict, *, mask=None) -> tuple[dict, float]:
+def fit_response_ratios(haadf, maps: dict, *, mask=None, errors: bool = False):
     """Fit ``I_H ≈ Σ_A r_A I_A`` (r_A ≥ 0, no intercept) over every pixel of every projection.
 
     Parameters
@@ -65,6 +65,9 @@ def fit_response_ratios(haadf, maps: dict, *, mask=None) -> tuple[dict, float]:
     mask : bool ndarray (n_tilts, ny, nx) or (ny, nx), optional
         Pixels used in the fit (e.g. excluding a support film); default all.
 
+    errors : bool
+        Also return each ratio's standard error.
+
     Returns
     -------
     ratios : dict[str, float]
@@ -72,6 +75,11 @@ def fit_response_ratios(haadf, maps: dict, *, mask=None) -> tuple[dict, float]:
     r2 : float
         Coefficient of determination ``1 − SS_res / SS_tot`` with the HAADF's mean removed in
         SS_tot (the paper's 0.982 for its phantom). Values near 1 mean the linear model holds.
+    std_errors : dict[str, float]
+        Only with ``errors=True``: the least-squares standard error of each ratio,
+        ``√(σ² (AᵀA)⁻¹)`` over the ratios not at the bound 0 (0 for those), with ``σ²`` the residual
+        variance. It describes the scatter from the HAADF's misfit only: noise in the maps (the
+        regressors) also biases the ratios low, which this error does not include (docs/hebt.md).
 
     Raises
     ------
@@ -114,4 +122,13 @@ def fit_response_ratios(haadf, maps: dict, *, mask=None) -> tuple[dict, float]:
             f"haadf: R² = {r2:.3f} < 0 — the maps {names} explain the HAADF worse than a constant. "
             "Check that HAADF and maps are aligned to each other, that each element has one map, and "
             "that the HAADF is a (non-negative) weighted sum of them; or pass ratios= explicitly")
-    return {nm: float(v) for nm, v in zip(names, r)}, r2
+    ratios = {nm: float(v) for nm, v in zip(names, r)}
+    if not errors:
+        return ratios, r2
+    free = r > 0
+    se = np.zeros(k)
+    if free.any():
+        dof = max(n - int(free.sum()), 1)
+        cov = ss_res / dof * np.linalg.pinv(gram[np.ix_(free, free)], hermitian=True)
+        se[free] = np.sqrt(np.maximum(np.diag(cov), 0))
+    return ratios, r2, {nm: float(v) for nm, v in zip(names, se)}
