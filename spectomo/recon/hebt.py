@@ -140,14 +140,16 @@ class HEBTSolver(Solver):
                                                              colscale=b["s"], lo=0 if self.nonnegative else -np.inf)
         # norms of the data, for relative residuals (in map / HAADF units)
         self.data_norms = np.array([np.linalg.norm(m) for m in self.maps] + [np.linalg.norm(self.haadf)])
-        self.heldout = heldout
+        self.heldout, self._sino = heldout, None
         if heldout is not None:
             self._heldout_zero = [h.score(np.zeros_like(h.test))["heldout"] for h in heldout]
 
     def projections(self) -> list[np.ndarray]:
         """Projections ``(n_tilts, ny, nx)`` of the current volumes in map units, one per map."""
         g = self.geom
-        sino = self.ops.buffer(size=int(np.prod(g.sino_shape)))
+        if self._sino is None:  # one buffer, allocated at the first call and reused
+            self._sino = self.ops.buffer(size=int(np.prod(g.sino_shape)))
+        sino = self._sino
         self.ops.radon(sino, self.buf["x"])
         stacks = sinograms_from_batch(self.ops.read(sino, g.sino_shape), g)
         return [st * np.float32(s) for st, s in zip(stacks, self.coef["out_scale"])]

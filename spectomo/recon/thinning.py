@@ -96,7 +96,12 @@ def _is_counts(data: np.ndarray) -> bool:
     return bool(np.all(data >= 0) and np.allclose(data, np.round(data), atol=1e-3))
 
 
-def noise_model(data: np.ndarray, *, bins: int = 12) -> tuple[float, float]:
+def _local_mean(y: np.ndarray) -> np.ndarray:
+    """3 × 3 box mean within each projection."""
+    return uniform_filter(y, size=(1, 3, 3), mode="nearest")
+
+
+def noise_model(data: np.ndarray, *, bins: int = 12, local=None) -> tuple[float, float]:
     """``(a, b)`` of the variance–mean model ``var = a · max(mean, 0) + b`` of a stack of images.
 
     Local means are 3 × 3 box averages within each projection; the residual ``y − mean`` of
@@ -109,7 +114,7 @@ def noise_model(data: np.ndarray, *, bins: int = 12) -> tuple[float, float]:
     from scipy.optimize import nnls
 
     y = np.asarray(data, dtype=np.float64)
-    mean = uniform_filter(y, size=(1, 3, 3), mode="nearest")
+    mean = _local_mean(y) if local is None else local
     resid = (y - mean).ravel()
     m = mean.ravel()
     edges = np.unique(np.quantile(m, np.linspace(0, 1, bins + 1)))
@@ -162,8 +167,8 @@ def split(data, *, fraction: float = 0.5, seed: int = 0, kind: str = "auto", noi
         return Split(train.astype(np.float32), (n - train).astype(np.float32), "binomial", p, None)
     if kind != "fission":
         raise ValueError(f"kind: expected 'auto', 'binomial' or 'fission', got {kind!r}")
-    a, b = noise_model(y) if noise is None else (float(noise[0]), float(noise[1]))
-    local = uniform_filter(y, size=(1, 3, 3), mode="nearest")
+    local = _local_mean(y)
+    a, b = noise_model(y, local=local) if noise is None else (float(noise[0]), float(noise[1]))
     var = a * np.maximum(local, 0) + b
     tau = np.sqrt((1 - p) / p)
     z = rng.normal(size=y.shape) * np.sqrt(var)

@@ -240,7 +240,7 @@ class FitModel:
         self._operator_span[:, self.channels - span.start] = self.operator
         self._weights_span = np.zeros(span.stop - span.start, dtype=np.float32)
         self._weights_span[self.channels - span.start] = 1 / self.series_model
-        self._gram = np.linalg.pinv(self.covariance, hermitian=True)
+        self._gram = (self.basis / self.series_model[:, None]).T @ self.basis  # BᵀWB (covariance = its pinv)
         rows = [c for c in self.line_cluster]
         self._variance_span = (self._operator_span[rows].astype(np.float64) ** 2
                                * np.asarray(self.line_share, dtype=np.float64)[:, None] ** 2).astype(np.float32)
@@ -285,7 +285,7 @@ class FitModel:
 
     def variance_inflation(self, j: int) -> float:
         """Variance of coefficient ``j`` relative to fitting its column alone (1: no overlap or background)."""
-        return float(self.covariance[j, j] * (self.basis[:, j] ** 2 / self.series_model).sum())
+        return float(self.covariance[j, j] * self._gram[j, j])
 
     def line_metadata(self, k: int) -> dict:
         """``metadata.Spectral`` entries of mapped line ``k``."""
