@@ -3,7 +3,7 @@
 The pipeline runs one way: spectrum images → element maps (:func:`extract_maps`) → alignment
 (:func:`stack_register`, :func:`tilt_align`, :func:`align_other`) → reconstruction (ASTRA
 :func:`reconstruct`; the joint OpenCL solvers :func:`reconstruct_tgv` and :func:`reconstruct_hebt`)
-→ quantification (:func:`quantify`), over a bottom layer of data model (:class:`TomoStack`,
+→ quantification (:func:`quantify`) and its absorption correction (:func:`correct_absorption`), over a bottom layer of data model (:class:`TomoStack`,
 :class:`RecStack`), I/O, physics (:mod:`spectomo.physics`) and geometry (:mod:`spectomo.geometry`).
 :mod:`spectomo.datasets` simulates tilt series with ground truth; :mod:`spectomo.evaluation` scores
 results against it.
@@ -25,6 +25,7 @@ from .opencl import DeviceMemoryError, OpenCLUnavailableError  # noqa: E402
 from .recon import (CheckpointError, IterationInfo, RecStacks, ResponseFitError, fit_response_ratios,  # noqa: E402
                     plot_heldout, recon_error, reconstruct, reconstruct_hebt, reconstruct_path, reconstruct_tgv)
 from .quantify import Quantification, QuantificationWarning, esf_threshold, quantify  # noqa: E402
+from .absorption import AbsorptionCorrection, correct_absorption  # noqa: E402
 from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
 
 __all__ = [
@@ -42,6 +43,8 @@ __all__ = [
     "DeviceMemoryError",
     # quantification
     "quantify", "Quantification", "QuantificationWarning", "esf_threshold",
+    # absorption and shadowing
+    "correct_absorption", "AbsorptionCorrection",
     # subpackages
     "datasets", "physics", "geometry", "opencl", "evaluation",
     "__version__",

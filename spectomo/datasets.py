@@ -1,7 +1,7 @@
 """Simulated multimodal (HAADF + EDS) tilt series with full ground truth.
 
-Signal model (thin-film approximation, no absorption or secondary fluorescence; Yuan et al. 2020
-eq. 4–10 and 13–14). For a probe position with dose ``D`` (electrons) and areal densities
+Signal model (thin-film approximation by default, no secondary fluorescence; Yuan et al. 2020
+eq. 4–10 and 13–14; optional X-ray absorption and holder shadowing, below). For a probe position with dose ``D`` (electrons) and areal densities
 ``m_A = ∫ C_A ρ dt`` (g/cm², line integrals through the phantom along the beam):
 
 * HAADF counts: ``I_H = D_H · N_A · Σ_A (σ_el,A / M_A) · m_A``, Poisson-distributed.
@@ -15,6 +15,15 @@ eq. 4–10 and 13–14). For a probe position with dose ``D`` (electrons) and ar
   channel, plus ``B(E)``; channel counts are Poisson-distributed.
 
 All factors come from :mod:`spectomo.physics` and are returned in ``truth.factors``.
+
+Absorption and shadowing (``absorption=True``, ``shadowing=HolderShadow(...)``): each voxel's
+X-rays of line ``l`` reach the detectors with the weighted transmission ``A_{t,l}(r)`` of
+:func:`spectomo.opencl.attenuation.attenuation_factors` (``μ_l`` from the phantom's partial densities
+and :mod:`spectomo.physics.attenuation`; detector directions and visible fractions from
+:mod:`spectomo.geometry.detector`), so the net counts are the projections of ``ρ_A A_{t,l}``
+instead of ``ρ_A``. The continuum is attenuated at reference energies and interpolated linearly in
+log-energy between them. ``truth.absorption`` holds the detector, the shadowing and the true
+per-tilt shadow curve ``Σ_j w_j v_j(t)`` and each line's per-tilt transmission.
 
 Projection geometry: volumes ``[x, y, z]`` are projected along ``z`` rotated about the tilt axis
 ``x`` (see :mod:`spectomo.recon.astra_ops`). Misalignment is then applied identically to every
@@ -40,6 +49,8 @@ from tqdm.auto import tqdm
 
 from . import physics, validation
 from .geometry.astra import forward_project
+from .geometry.detector import Detector, HolderShadow
+from .opencl.attenuation import attenuation_factors
 from .phantoms import PHANTOMS, Phantom, alloy_gradient, core_shell, make_phantom, needle
 from .signals import TomoStack
 
@@ -119,6 +130,11 @@ class SimulatedTiltSeries:
     acquisition : dict
         Beam energy (keV), current (nA), dwell times (s), doses (electrons per pixel), solid angle
         (sr), HAADF angles (mrad), energy axis, voxel size (nm), seed.
+    absorption : dict
+        Empty for a thin-film simulation; else ``absorption`` (bool), ``detector`` and ``shadowing``
+        (as dicts), ``shadow_curve`` (n_tilts,), the true fraction of the unshadowed counts that
+        reaches the detectors at each tilt, and ``transmission`` (line → (n_tilts,)), the fraction
+        of each line's emitted counts detected at each tilt (shadowing included).
     """
 
     haadf: TomoStack
@@ -134,6 +150,7 @@ class SimulatedTiltSeries:
     lines: list
     factors: dict
     acquisition: dict = field(default_factory=dict)
+    absorption: dict = field(default_factory=dict)
 
     def count_volume(self, line: str) -> np.ndarray:
         """The true volume of line ``line`` in net counts per voxel path length, ``(nx, ny, nz)``.
@@ -241,6 +258,36 @@ def _factors(elements, lines, beam_energy: float, haadf_angles) -> dict:
     return out
 
 
+#: Continuum reference energies with absorption: this many, log-spaced over the energy axis
+_CONTINUUM_ENERGIES = 8
+
+
+def _continuum_hats(energies: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """Linear interpolation weights in log-energy, ``(n_ref, n_channels)``, summing to 1 per channel."""
+    le = np.log(np.clip(energies, ref[0], ref[-1]))
+    lr = np.log(ref)
+    eye = np.eye(len(ref))
+    return np.stack([np.interp(le, lr, eye[j]) for j in range(len(ref))])
+
+
+def _attenuated(ph: Phantom, sources: list, channel_energies: list, t: np.ndarray, detector: Detector,
+                weights: np.ndarray, progress: bool) -> list:
+    """Projections ``∫ s_c A_{t,c} dt`` (voxel units, ``(n_tilts, ny, nx)`` each) of each source
+    volume ``s_c`` at its energy, detectors weighted per tilt by ``weights (n_tilts, n_det)``."""
+    els = ph.elements
+    vox_cm = ph.voxel_size * 1e-7
+    mu = np.stack([sum(physics.mass_attenuation(el, e) * ph.partial_densities[el] for el in els)
+                   for e in channel_energies]).astype(np.float32) * np.float32(vox_cm)
+    dirs = detector.directions(t)
+    nx, ny, _ = ph.shape
+    out = [np.empty((len(t), ny, nx), dtype=np.float32) for _ in sources]
+    for i in tqdm(range(len(t)), desc="absorption", disable=not progress, leave=False):
+        a = attenuation_factors(mu, dirs[i], weights[i])
+        for c, p in enumerate(forward_project([src * a[c] for c, src in enumerate(sources)], [t[i]])):
+            out[c][i] = p[0]
+    return out
+
+
 def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-70.0, 70.0),
              tilt_step: float = 5.0, beam_energy: float = 200.0, beam_current: float = 0.5,
              eds_dwell_time: float = 0.02, haadf_dwell_time: float = 5e-6,
@@ -248,6 +295,7 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
              energy_channels: int = 1024, energy_scale: float = 0.02, energy_offset: float = 0.0,
              haadf_angles=(60.0, 200.0), drift: float = 0.0, shifts=None,
              tilt_axis_offset: float = 0.0, tilt_axis_rotation: float = 0.0, noise: bool = True,
+             absorption: bool = False, detector: Detector | None = None, shadowing: HolderShadow | None = None,
              seed: int = 0, lazy: bool | None = None, phantom_kwargs: dict | None = None,
              progress: bool = True) -> SimulatedTiltSeries:
     """Simulate a HAADF + EDS spectrum-image tilt series of a phantom, with ground truth.
@@ -269,7 +317,7 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     eds_dwell_time, haadf_dwell_time : float
         Seconds per pixel (EDS live time; HAADF dwell).
     solid_angle : float
-        EDS detector solid angle Ω in sr.
+        EDS detector solid angle Ω in sr (the total of ``detector`` when one is given).
     energy_resolution : float
         EDS FWHM at Mn Kα in eV.
     energy_channels, energy_scale, energy_offset : int, float, float
@@ -286,6 +334,13 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
         In-plane rotation of the tilt axis, degrees.
     noise : bool
         Poisson noise on HAADF and spectra; False returns expected counts (float32).
+    absorption : bool
+        Attenuate every X-ray line (and the continuum) on its way to the detectors (module docstring).
+    detector : Detector, optional
+        EDS detector geometry for absorption and shadowing; default a Super-X of ``solid_angle``.
+        Written to the spectra's metadata (``Detector.EDS.geometry``).
+    shadowing : HolderShadow, optional
+        Holder shadowing of the detectors (tilt-dependent), with or without absorption.
     seed : int
         Seed of every random draw (drift and noise): same seed, same data, eager or lazy.
     lazy : bool, optional
@@ -324,6 +379,15 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
         if sh.shape != (n, 2):
             raise ValueError(f"shifts: expected shape ({n}, 2) for {n} tilts, got {sh.shape}")
 
+    if detector is not None and not isinstance(detector, Detector):
+        raise TypeError(f"detector: expected a spectomo.geometry.Detector, got {type(detector).__name__}")
+    if shadowing is not None and not isinstance(shadowing, HolderShadow):
+        raise TypeError(f"shadowing: expected a spectomo.geometry.HolderShadow, got {type(shadowing).__name__}")
+    if detector is not None:
+        solid_angle = float(detector.solid_angle.sum())
+    physical = bool(absorption) or shadowing is not None
+    det = detector or Detector.super_x(solid_angle=solid_angle)
+
     els = ph.elements
     nx, ny, _ = ph.shape
     vox_cm = ph.voxel_size * 1e-7
@@ -352,13 +416,45 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
     h_obs = rng.poisson(h_exp).astype(np.float32) if noise else h_exp.copy()
 
     # EDS: net line counts, bremsstrahlung map and spectral basis
-    net = {line: (dose_e * geom * n_av_b * factors["lines"][line]["f"] * areal[line.split("_")[0]]
-                  ).astype(np.float32) for line in lines}
-    brems_map = sum(areal[el] * physics.atomic_number(el) ** 2 / physics.atomic_weight(el) for el in els)
     brems_spec = (dose_e * geom * n_av_b * physics.detector_efficiency(energies)
                   * energy_scale * physics.bremsstrahlung_cross_section(1, energies, beam_energy))
-    basis = np.vstack([_peak_basis(lines, energies, energy_scale, energy_resolution), brems_spec])
-    maps = np.stack([net[line] for line in lines] + [brems_map.astype(np.float32)])  # (k, n, ny, nx)
+    zz = {el: physics.atomic_number(el) ** 2 / physics.atomic_weight(el) for el in els}
+    absorption_truth: dict = {}
+    if physical:
+        vis = shadowing.visible(det, t) if shadowing is not None else np.ones((n, det.n_detectors))
+        weights = det.weights[None, :] * vis
+        curve = weights.sum(axis=1)
+        if absorption:
+            ref = np.geomspace(max(0.2, energies[0] + energy_scale), energies[-1], _CONTINUUM_ENERGIES)
+            brems_density = sum(ph.partial_densities[el] * zz[el] for el in els)
+            sources = [ph.partial_densities[line.split("_")[0]] for line in lines] + [brems_density] * len(ref)
+            emitted = _attenuated(ph, sources, [physics.line_energy(ln) for ln in lines] + list(ref), t, det,
+                                  weights, progress)
+            if np.any(sh) or tilt_axis_offset or tilt_axis_rotation:
+                emitted = [misalign(p, sh, tilt_axis_offset=tilt_axis_offset,
+                                    tilt_axis_rotation=tilt_axis_rotation, order=3) for p in emitted]
+            emitted = [np.clip(p * np.float32(vox_cm), 0, None) for p in emitted]
+            line_areal = dict(zip(lines, emitted[: len(lines)]))
+            brems_maps = emitted[len(lines):]
+            brems_rows = brems_spec[None, :] * _continuum_hats(energies, ref)
+        else:  # shadowing only: every line and the continuum scale alike
+            scale = curve.astype(np.float32)[:, None, None]
+            line_areal = {line: areal[line.split("_")[0]] * scale for line in lines}
+            brems_maps = [sum(areal[el] * zz[el] for el in els) * scale]
+            brems_rows = brems_spec[None, :]
+        absorption_truth = {
+            "absorption": bool(absorption), "detector": det.as_dict(),
+            "shadowing": None if shadowing is None else shadowing.as_dict(), "shadow_curve": curve,
+            "transmission": {ln: line_areal[ln].sum(axis=(1, 2)) / np.maximum(
+                areal[ln.split("_")[0]].sum(axis=(1, 2)), 1e-30) for ln in lines}}
+    else:
+        line_areal = {line: areal[line.split("_")[0]] for line in lines}
+        brems_maps = [sum(areal[el] * zz[el] for el in els)]
+        brems_rows = brems_spec[None, :]
+    net = {line: (dose_e * geom * n_av_b * factors["lines"][line]["f"] * line_areal[line]).astype(np.float32)
+           for line in lines}
+    basis = np.vstack([_peak_basis(lines, energies, energy_scale, energy_resolution), brems_rows])
+    maps = np.stack([net[line] for line in lines] + [m.astype(np.float32) for m in brems_maps])  # (k, n, ny, nx)
     bound = float((maps.reshape(len(maps), -1).max(axis=1) * basis.max(axis=1)).sum())
     dtype = np.float32 if not noise else (np.uint16 if bound + 10 * np.sqrt(bound) + 10 < 65535 else np.uint32)
 
@@ -398,6 +494,8 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
                                   beam_current=beam_current, probe_area=ph.voxel_size**2,
                                   energy_resolution_MnKa=energy_resolution, real_time=eds_dwell_time)
     eds.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.solid_angle", solid_angle)
+    if physical or detector is not None:
+        eds.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.geometry", det.as_dict())
     eds.add_elements(els)
     eds.add_lines()
     principal = list(eds.metadata.Sample.xray_lines)
@@ -411,7 +509,8 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
                    "haadf_inner_angle_mrad": inner, "haadf_outer_angle_mrad": outer,
                    "voxel_size_nm": ph.voxel_size, "noise": bool(noise), "seed": int(seed),
                    "drift_step_px": float(drift), "tilt_axis_offset_px": float(tilt_axis_offset),
-                   "tilt_axis_rotation_deg": float(tilt_axis_rotation)}
+                   "tilt_axis_rotation_deg": float(tilt_axis_rotation), "absorption": bool(absorption),
+                   "shadowing": shadowing is not None}
     eds.metadata.set_item("Simulation", dict(acquisition))
 
     def stack(data_, title, quantity):
@@ -429,6 +528,8 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
         s = stack(data_, f"{line} net counts (truth)", "X-ray counts")
         s.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.live_time", eds_dwell_time)
         s.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.solid_angle", solid_angle)
+        if physical or detector is not None:
+            s.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.geometry", det.as_dict())
         s.metadata.set_item("Sample.xray_lines", [line])
         return s
 
@@ -441,4 +542,5 @@ def simulate(phantom="core_shell", *, size: int = 32, tilts=None, tilt_range=(-7
         tilt_axis_rotation=float(tilt_axis_rotation),
         net_counts={line: eds_map(net[line], line) for line in lines},
         haadf_expected=stack(h_exp, "HAADF expected (truth)", "Electrons (counts)"),
-        areal_density=areal, lines=principal, factors=factors, acquisition=acquisition)
+        areal_density=areal, lines=principal, factors=factors, acquisition=acquisition,
+        absorption=absorption_truth)

@@ -24,6 +24,7 @@ LAYERS = [
     ("align",),
     ("recon",),
     ("quantify",),
+    ("absorption",),
     ("evaluation",),
     ("demo",),
     ("cli", "__init__"),

@@ -199,3 +199,70 @@ def hebt_update(x, g, tilts, inv_col, s, lo, nc):
     ny, nz, bp = x.shape
     step = inv_col[:, :, None] * np.tile(np.asarray(s, dtype=float), bp // nc) * radon_adj(g, tilts, ny, nz)
     return np.maximum(lo, x + step)
+
+
+# --- attenuation (kernels/attenuation.cl) ------------------------------------------------------------
+
+def plane_sample(plane: np.ndarray, off_b: float, off_c: float, nb: int, nc: int) -> np.ndarray:
+    """``plane[..., i + off_b, j + off_c]`` for ``i < nb``, ``j < nc``, bilinear, 0 outside
+    (``attenuation.cl:plane_sample`` for a whole plane at one constant offset)."""
+    fb0, fc0 = np.floor(off_b), np.floor(off_c)
+    fb, fc = off_b - fb0, off_c - fc0
+    out = np.zeros(plane.shape[:-2] + (nb, nc))
+    pb, pc = plane.shape[-2:]
+    for di, wb in ((0, 1 - fb), (1, fb)):
+        for dj, wc in ((0, 1 - fc), (1, fc)):
+            bi, cj = np.arange(nb) + int(fb0) + di, np.arange(nc) + int(fc0) + dj
+            okb, okc = (bi >= 0) & (bi < pb), (cj >= 0) & (cj < pc)
+            if okb.any() and okc.any() and wb * wc:
+                out[..., np.flatnonzero(okb)[:, None], np.flatnonzero(okc)[None, :]] += (
+                    wb * wc * plane[..., bi[okb][:, None], cj[okc][None, :]])
+    return out
+
+
+def path_sheared(mu_t: np.ndarray, plan) -> np.ndarray:
+    """Sheared path integrals ``G (n_ch, na, nu, nv)`` of ``mu_t (n_ch, na, nb, nc)`` (main axis
+    first) for one :class:`~spectomo.opencl.attenuation.ShearPlan` (``attenuation.cl:path_sheared``)."""
+    nch, na = mu_t.shape[:2]
+    g = np.zeros((nch, na, plan.nu, plan.nv))
+    acc = np.zeros((nch, plan.nu, plan.nv))
+    order = range(na - 1, -1, -1) if plan.sig > 0 else range(na)
+    for k in order:
+        here = plane_sample(mu_t[:, k], plan.u0 + plan.sb * k, plan.v0 + plan.sc * k, plan.nu, plan.nv)
+        g[:, k] = plan.h * (acc + 0.5 * here)
+        acc += here
+    return g
+
+
+def sinhc(q: np.ndarray) -> np.ndarray:
+    """``sinh(q)/q`` (1 at q = 0)."""
+    q = np.asarray(q, dtype=float)
+    safe = np.where(q > 1e-4, q, 1.0)
+    return np.where(q > 1e-4, np.sinh(np.minimum(safe, 700.0)) / safe, 1 + q * q / 6)
+
+
+def attenuation_add(g: np.ndarray, mu_t: np.ndarray, plan, w: float) -> np.ndarray:
+    """``w exp(−τ) sinh(q)/q`` per voxel, ``(n_ch, na, nb, nc)`` (``attenuation.cl:attenuation_add``)."""
+    out = np.empty(mu_t.shape)
+    nb, nc = mu_t.shape[2:]
+    for k in range(mu_t.shape[1]):
+        tau = plane_sample(g[:, k], -plan.sb * k - plan.u0, -plan.sc * k - plan.v0, nb, nc)
+        out[:, k] = w * np.exp(-tau) * sinhc(0.5 * plan.h * mu_t[:, k])
+    return out
+
+
+def attenuation_factors(mu: np.ndarray, directions, weights) -> np.ndarray:
+    """``A (n_ch, n0, n1, n2)`` summed over directions (the NumPy twin of
+    :func:`spectomo.opencl.attenuation.attenuation_factors`)."""
+    from .attenuation import shear_plan
+
+    mu = np.asarray(mu, dtype=np.float64)
+    out = np.zeros(mu.shape)
+    for d, w in zip(np.asarray(directions, dtype=float).reshape(-1, 3), np.asarray(weights, dtype=float).reshape(-1)):
+        if w == 0:
+            continue
+        p = shear_plan(mu.shape[1:], d)
+        perm = (0, 1 + p.a, 1 + p.b, 1 + p.c)
+        mu_t = mu.transpose(perm)
+        out += attenuation_add(path_sheared(mu_t, p), mu_t, p, w).transpose(np.argsort(perm))
+    return out

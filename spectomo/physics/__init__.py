@@ -9,6 +9,8 @@ Every number the simulator and the quantification stage use comes from here:
 * :mod:`~spectomo.physics.emission` — fluorescence yields and radiative rates (xraylib), the EDS
   factor ``f_A = σ_ion ω p ε / M`` (Yuan 2020 eq. 7), partial cross sections and ζ-factors, the
   detector model.
+* :mod:`~spectomo.physics.attenuation` — X-ray mass attenuation coefficients (xraydb, Elam
+  tables) and the linear attenuation of a composition, for absorption correction.
 * :mod:`~spectomo.physics.scattering` — the elastic cross section into the HAADF annulus
   (screened Rutherford with Lenz screening and relativistic correction) and the HAADF factor
   ``z_A = σ_el / M``; thin-target bremsstrahlung.
@@ -21,6 +23,7 @@ in kg/m² (exspy's convention).
 from .atomic import (AVOGADRO, BARN_CM2, FAMILY_SHELL, atomic_number, atomic_weight, edge_energy,
                      electron_dose, element_density, element_lines, family_lines, line_energy,
                      line_family, line_weight, mixture_density, split_line)
+from .attenuation import attenuation_length, attenuation_matrix, linear_attenuation, mass_attenuation
 from .emission import (SIEGBAHN_IUPAC, detector_efficiency, eds_factor, emission_cross_section,
                        fluorescence_yield, line_components, line_fraction, partial_cross_section,
                        peak_fwhm, radiative_rate, shell_for_line, zeta_factor)
@@ -39,4 +42,5 @@ __all__ = [
     "emission_cross_section", "eds_factor", "partial_cross_section", "zeta_factor",
     "detector_efficiency", "peak_fwhm",
     "elastic_cross_section", "haadf_factor", "bremsstrahlung_cross_section",
+    "mass_attenuation", "attenuation_matrix", "linear_attenuation", "attenuation_length",
 ]

@@ -1,0 +1,175 @@
+"""EDS detector geometry and holder shadowing, in the frame of spectomo's volumes.
+
+Frame
+-----
+Volumes are ``(nx, ny, nz)`` with ``x`` the tilt axis and ``z`` the beam direction at 0° tilt
+(:mod:`spectomo.geometry.convention`). spectomo's convention for absorption: **the electrons travel
+along +z at 0° tilt, and the X-ray detectors look at the specimen from the −z side** (they sit
+above the specimen, on the gun side). At tilt ``θ`` the microscope axes seen from the specimen are
+``ŷ_m = (0, cos θ, −sin θ)`` (the projection's detector coordinate) and ``ẑ_m = (0, sin θ, cos θ)``
+(the beam). A detector of elevation ``ε`` and azimuth ``φ`` lies along
+
+    d = cos ε sin φ · x̂  +  cos ε cos φ · ŷ_m  −  sin ε · ẑ_m
+
+with exspy's meaning of the angles: ``φ = 0`` is perpendicular to the tilt axis, and a positive
+tilt turns the specimen towards a detector at ``φ = 0`` — its take-off angle above the holder
+plane is ``arcsin(−d_z) = ε + θ``, exspy's ``take_off_angle``. A microscope whose stored tilt has
+the opposite sign is described by ``φ → 180° − φ`` (the Super-X preset is unchanged by it).
+
+Shadowing
+---------
+:class:`HolderShadow`: a detector whose line of sight rises less than ``angle`` above the
+holder plane is hidden by the holder, with a linear ramp of ``width`` degrees (the detector's
+angular size): visible fraction ``clip((ε_eff − angle)/width + ½, 0, 1)``, ``ε_eff = arcsin(−d_z)``.
+Anything the model misses is left to the empirical per-tilt curve of
+:func:`spectomo.correct_absorption`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["Detector", "HolderShadow", "detector_directions"]
+
+_EDS = "Acquisition_instrument.TEM.Detector.EDS"
+
+
+def _angles(values, name: str, lo: float, hi: float) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(values, dtype=float)).reshape(-1)
+    if a.size == 0 or not np.all(np.isfinite(a)) or np.any(a < lo) or np.any(a > hi):
+        raise ValueError(f"{name}: angles in degrees within [{lo:g}, {hi:g}] expected, got {values!r}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class Detector:
+    """One or more EDS detectors: elevation, azimuth and solid angle of each.
+
+    Parameters
+    ----------
+    elevation : float or array_like (n_det,)
+        Degrees above the plane perpendicular to the beam (0 < ε < 90).
+    azimuth : float or array_like (n_det,)
+        Degrees, exspy's convention (0: perpendicular to the tilt axis; see the module docstring).
+    solid_angle : float or array_like (n_det,)
+        Steradians per detector; the detectors' counts add in proportion to it.
+    name : str
+        A label for metadata and plots.
+    """
+
+    elevation: np.ndarray
+    azimuth: np.ndarray
+    solid_angle: np.ndarray
+    name: str = "EDS"
+
+    def __post_init__(self):
+        el = _angles(self.elevation, "elevation", 0.0, 90.0)
+        if np.any(el <= 0) or np.any(el >= 90):
+            raise ValueError(f"elevation: degrees strictly between 0 and 90 expected, got {self.elevation!r}")
+        az = _angles(self.azimuth, "azimuth", -360.0, 360.0)
+        om = np.atleast_1d(np.asarray(self.solid_angle, dtype=float)).reshape(-1)
+        n = max(el.size, az.size, om.size)
+        try:
+            el, az, om = (np.broadcast_to(v, (n,)).copy() for v in (el, az, om))
+        except ValueError as err:
+            raise ValueError(f"elevation, azimuth, solid_angle: one value per detector or one for all, got "
+                             f"{el.size}, {az.size}, {om.size}") from err
+        if not np.all(np.isfinite(om)) or np.any(om <= 0) or om.sum() > 4 * np.pi:
+            raise ValueError(f"solid_angle: positive steradians per detector (≤ 4π in all) expected, got "
+                             f"{self.solid_angle!r}")
+        object.__setattr__(self, "elevation", el)
+        object.__setattr__(self, "azimuth", az)
+        object.__setattr__(self, "solid_angle", om)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, Detector):
+            return NotImplemented
+        return self.name == other.name and all(
+            np.array_equal(getattr(self, k), getattr(other, k)) for k in ("elevation", "azimuth", "solid_angle"))
+
+    __hash__ = None
+
+    @property
+    def n_detectors(self) -> int:
+        return int(self.elevation.size)
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Each detector's share of the counts without absorption or shadowing (sums to 1)."""
+        return self.solid_angle / self.solid_angle.sum()
+
+    @classmethod
+    def super_x(cls, *, solid_angle: float = 0.7, elevation: float = 18.0) -> "Detector":
+        """Thermo Fisher Super-X (ChemiSTEM): four SDDs at azimuths 45°, 135°, 225°, 315°, elevation
+        18°, 0.7 sr in all (the vendor's figures; pass your own where they differ)."""
+        return cls(elevation, [45.0, 135.0, 225.0, 315.0], solid_angle / 4.0, name="Super-X")
+
+    @classmethod
+    def from_metadata(cls, signal, *, default: "Detector | None" = None) -> "Detector":
+        """The detectors of ``signal``'s metadata: spectomo's ``Detector.EDS.geometry`` (several
+        detectors, written by :meth:`as_dict`) if present, else one detector from exspy's
+        ``Detector.EDS.elevation_angle``, ``azimuth_angle`` and ``solid_angle``. Missing entries
+        raise, naming them, unless ``default`` is given."""
+        md = signal.metadata
+        geo = md.get_item(f"{_EDS}.geometry")
+        if geo is not None:
+            geo = geo.as_dictionary() if hasattr(geo, "as_dictionary") else dict(geo)
+            return cls(geo["elevation_deg"], geo["azimuth_deg"], geo["solid_angle_sr"], name=geo.get("name", "EDS"))
+        vals = {k: md.get_item(f"{_EDS}.{k}") for k in ("elevation_angle", "azimuth_angle", "solid_angle")}
+        missing = [k for k, v in vals.items() if v is None]
+        if missing:
+            if default is not None:
+                return default
+            raise ValueError(f"detector: the metadata lacks {_EDS}.{', '.join(missing)}; pass detector="
+                             "spectomo.geometry.Detector(...) or Detector.super_x()")
+        return cls(vals["elevation_angle"], vals["azimuth_angle"], vals["solid_angle"])
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "elevation_deg": self.elevation.tolist(), "azimuth_deg": self.azimuth.tolist(),
+                "solid_angle_sr": self.solid_angle.tolist()}
+
+    def directions(self, tilts) -> np.ndarray:
+        """Unit vectors towards each detector in volume axes ``(x, y, z)``, shape ``(n_tilts, n_det, 3)``."""
+        return detector_directions(tilts, self.elevation, self.azimuth)
+
+    def take_off_angles(self, tilts) -> np.ndarray:
+        """Elevation of each detector above the holder plane, degrees, ``(n_tilts, n_det)``."""
+        return np.rad2deg(np.arcsin(np.clip(-self.directions(tilts)[..., 2], -1, 1)))
+
+
+def detector_directions(tilts, elevation, azimuth) -> np.ndarray:
+    """``d`` of the module docstring for each tilt and detector, shape ``(n_tilts, n_det, 3)``."""
+    th = np.deg2rad(np.asarray(tilts, dtype=float).reshape(-1))[:, None]
+    el = np.deg2rad(np.asarray(elevation, dtype=float).reshape(-1))[None, :]
+    az = np.deg2rad(np.asarray(azimuth, dtype=float).reshape(-1))[None, :]
+    across = np.cos(el) * np.cos(az)  # along ŷ_m
+    up = np.sin(el)                   # along −ẑ_m
+    dx = np.broadcast_to(np.cos(el) * np.sin(az), (th.shape[0], el.shape[1]))
+    dy = across * np.cos(th) - up * np.sin(th)
+    dz = -across * np.sin(th) - up * np.cos(th)
+    return np.stack([dx, dy, dz], axis=-1)
+
+
+@dataclass(frozen=True)
+class HolderShadow:
+    """Geometric holder shadow (module docstring): hidden below ``angle`` degrees above the holder
+    plane, a linear ramp of ``width`` degrees."""
+
+    angle: float = 0.0
+    width: float = 4.0
+
+    def __post_init__(self):
+        if not np.isfinite(self.angle) or not -45 <= self.angle <= 60:
+            raise ValueError(f"angle: the holder's shadow angle in degrees (−45 to 60) expected, got {self.angle!r}")
+        if not np.isfinite(self.width) or not 0 < self.width <= 45:
+            raise ValueError(f"width: a ramp width in degrees (0 to 45) expected, got {self.width!r}")
+
+    def visible(self, detector: Detector, tilts) -> np.ndarray:
+        """Visible fraction of each detector at each tilt, ``(n_tilts, n_det)`` in [0, 1]."""
+        toa = detector.take_off_angles(tilts)
+        return np.clip((toa - self.angle) / self.width + 0.5, 0.0, 1.0)
+
+    def as_dict(self) -> dict:
+        return {"angle_deg": float(self.angle), "width_deg": float(self.width)}
