@@ -17,7 +17,8 @@ def cmd_demo(args) -> int:
     summary = run_demo(args.out, phantom=args.phantom, size=args.size, seed=args.seed, drift=args.drift,
                        offset=args.offset, rotation=args.rotation, iterations=args.iterations,
                        tgv_iterations=args.tgv_iterations, hebt_iterations=args.hebt_iterations,
-                       hebt_alpha=args.hebt_alpha, progress=not args.no_progress,
+                       hebt_alpha=args.hebt_alpha, absorption_size=args.absorption_size,
+                       progress=not args.no_progress,
                        log=lambda line: print(line, flush=True))
     print(format_summary(summary))
     return 0
@@ -63,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--hebt-iterations", type=int, default=100,
                    help="HEBT iterations, 0 to skip (default: %(default)s)")
     d.add_argument("--hebt-alpha", type=float, default=0.8, help="HEBT weight of the HAADF (default: %(default)s)")
+    d.add_argument("--absorption-size", type=int, default=32,
+                   help="voxels per side of the absorption-correction stage, 0 to skip (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.set_defaults(func=cmd_demo)
     i = sub.add_parser("info", help="versions, kernel folder and the OpenCL device in use")

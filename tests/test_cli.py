@@ -73,8 +73,15 @@ def test_demo_writes_outputs(tmp_path, capsys):
             assert sum(v["measured"] for v in vals.values()) == pytest.approx(100, abs=0.01)
     q = spectomo.Quantification.load(out / "quant" / "sirt.hspy")
     assert q.elements == ["Ag", "Au"] and q.parameters["method"] == "zeta"
+    # absorption stage: thin-film vs corrected composition of the Al–Cu–Mg particle, and its figure
+    ab = summary["absorption"]
+    assert (out / "demo_absorption.png").read_bytes()[:4] == b"\x89PNG"
+    assert ab["worst_error_wt%"]["corrected"] < ab["worst_error_wt%"]["thin film"]
+    assert ab["mean_transmission"]["Al_Ka"] == pytest.approx(ab["true_mean_transmission"]["Al_Ka"], abs=0.03)
+    q = spectomo.Quantification.load(out / "quant" / "absorption_corrected.hspy")
+    assert q.elements == ["Al", "Cu", "Mg"]
     text = capsys.readouterr().out
-    assert "done in" in text and "methods figure" in text and "weight fractions" in text
+    assert "done in" in text and "methods figure" in text and "weight fractions" in text and "absorption (" in text
 
 
 def test_info_runs(capsys):
