@@ -64,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--hebt-iterations", type=int, default=100,
                    help="HEBT iterations, 0 to skip (default: %(default)s)")
     d.add_argument("--hebt-alpha", type=float, default=0.8, help="HEBT weight of the HAADF (default: %(default)s)")
-    d.add_argument("--absorption-size", type=int, default=32,
+    d.add_argument("--absorption-size", type=int, default=24,
                    help="voxels per side of the absorption-correction stage, 0 to skip (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.set_defaults(func=cmd_demo)

@@ -149,6 +149,7 @@ def _absorption(out: Path, *, size: int, seed: int, iterations: int, progress: b
     fig, ax = plt.subplots(figsize=(5.5, 3.5))
     res.plot(ax)
     ax.set_title(f"{sim.phantom.name}: modelled transmission (Super-X)")
+    fig.tight_layout()
     paths = {"absorption_figure": ev.save_figure(fig, out / "demo_absorption.png", dpi=110),
              "absorption_quant": res.quantification.save(out / "quant" / "absorption_corrected.hspy")}
     tables = {label: {f"{el}-rich": row for el, row in ev.composition_table(q, sim.phantom).items()}
@@ -165,7 +166,7 @@ def _absorption(out: Path, *, size: int, seed: int, iterations: int, progress: b
 def run_demo(out="spectomo_demo", *, phantom: str = "core_shell", size: int = 64, seed: int = 0,
              drift: float = 1.0, offset: float = 1.5, rotation: float = 0.0, iterations: int = 100,
              tgv_iterations: int = 500, hebt_iterations: int = 100, hebt_alpha: float = 0.8,
-             absorption_size: int = 32, progress: bool = True, log=print) -> dict:
+             absorption_size: int = 24, progress: bool = True, log=print) -> dict:
     """Run the whole pipeline on a simulated tilt series and write everything into ``out``.
 
     Parameters
