@@ -174,6 +174,15 @@ class SimulatedTiltSeries:
         return sum(k * self.factors["elements"][el]["z"] * self.phantom.partial_densities[el]
                    for el in self.phantom.elements).astype(np.float32)
 
+    def response_ratios(self, lines=None) -> dict:
+        """The true HEBT response ratios ``r_l = D_H z_A / (D_E (Ω/4π) f_l)`` (HAADF units per net
+        count of line ``l`` of element ``A``; what :func:`spectomo.fit_response_ratios` estimates),
+        for ``lines`` (default the principal lines)."""
+        acq = self.acquisition
+        eds = acq["eds_dose_electrons"] * acq["solid_angle_sr"] / (4 * np.pi)
+        return {ln: float(acq["haadf_dose_electrons"] * self.factors["elements"][ln.split("_")[0]]["z"]
+                          / (eds * self.factors["lines"][ln]["f"])) for ln in (lines or self.lines)}
+
     def save(self, folder, *, truth: bool = True) -> dict:
         """Write ``haadf.hspy``, ``eds.hspy`` and (``truth=True``) ``truth/*.hspy`` atomically.
 

@@ -53,15 +53,16 @@ class Detector:
         Degrees above the plane perpendicular to the beam (0 < ε < 90).
     azimuth : float or array_like (n_det,)
         Degrees, exspy's convention (0: perpendicular to the tilt axis; see the module docstring).
-    solid_angle : float or array_like (n_det,)
-        Steradians per detector; the detectors' counts add in proportion to it.
+    solid_angle : float or array_like (n_det,), optional
+        Steradians per detector; the detectors' counts add in proportion to it. None: equal
+        weights (all absorption needs; vendor files often leave the solid angle out).
     name : str
         A label for metadata and plots.
     """
 
     elevation: np.ndarray
     azimuth: np.ndarray
-    solid_angle: np.ndarray
+    solid_angle: np.ndarray | None = None
     name: str = "EDS"
 
     def __post_init__(self):
@@ -69,25 +70,27 @@ class Detector:
         if np.any(el <= 0) or np.any(el >= 90):
             raise ValueError(f"elevation: degrees strictly between 0 and 90 expected, got {self.elevation!r}")
         az = _angles(self.azimuth, "azimuth", -360.0, 360.0)
-        om = np.atleast_1d(np.asarray(self.solid_angle, dtype=float)).reshape(-1)
+        given = self.solid_angle is not None
+        om = np.atleast_1d(np.asarray(self.solid_angle if given else 1.0, dtype=float)).reshape(-1)
         n = max(el.size, az.size, om.size)
         try:
             el, az, om = (np.broadcast_to(v, (n,)).copy() for v in (el, az, om))
         except ValueError as err:
             raise ValueError(f"elevation, azimuth, solid_angle: one value per detector or one for all, got "
                              f"{el.size}, {az.size}, {om.size}") from err
-        if not np.all(np.isfinite(om)) or np.any(om <= 0) or om.sum() > 4 * np.pi:
+        if given and (not np.all(np.isfinite(om)) or np.any(om <= 0) or om.sum() > 4 * np.pi):
             raise ValueError(f"solid_angle: positive steradians per detector (≤ 4π in all) expected, got "
                              f"{self.solid_angle!r}")
         object.__setattr__(self, "elevation", el)
         object.__setattr__(self, "azimuth", az)
-        object.__setattr__(self, "solid_angle", om)
+        object.__setattr__(self, "solid_angle", om if given else None)
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Detector):
             return NotImplemented
         return self.name == other.name and all(
-            np.array_equal(getattr(self, k), getattr(other, k)) for k in ("elevation", "azimuth", "solid_angle"))
+            np.array_equal(getattr(self, k), getattr(other, k)) if getattr(self, k) is not None
+            else getattr(other, k) is None for k in ("elevation", "azimuth", "solid_angle"))
 
     __hash__ = None
 
@@ -98,6 +101,8 @@ class Detector:
     @property
     def weights(self) -> np.ndarray:
         """Each detector's share of the counts without absorption or shadowing (sums to 1)."""
+        if self.solid_angle is None:
+            return np.full(self.n_detectors, 1.0 / self.n_detectors)
         return self.solid_angle / self.solid_angle.sum()
 
     @classmethod
@@ -109,26 +114,32 @@ class Detector:
     @classmethod
     def from_metadata(cls, signal, *, default: "Detector | None" = None) -> "Detector":
         """The detectors of ``signal``'s metadata: spectomo's ``Detector.EDS.geometry`` (several
-        detectors, written by :meth:`as_dict`) if present, else one detector from exspy's
-        ``Detector.EDS.elevation_angle``, ``azimuth_angle`` and ``solid_angle``. Missing entries
-        raise, naming them, unless ``default`` is given."""
+        detectors, written by :meth:`as_dict`) if present, else exspy's ``Detector.EDS.elevation_angle``
+        and ``azimuth_angle`` (and ``solid_angle`` when given): a Super-X preset at that elevation when
+        ``detector_type`` names a Super-X (Bruker and Velox files do), else one detector. Missing
+        angles raise, naming them, unless ``default`` is given."""
         md = signal.metadata
         geo = md.get_item(f"{_EDS}.geometry")
         if geo is not None:
             geo = geo.as_dictionary() if hasattr(geo, "as_dictionary") else dict(geo)
-            return cls(geo["elevation_deg"], geo["azimuth_deg"], geo["solid_angle_sr"], name=geo.get("name", "EDS"))
-        vals = {k: md.get_item(f"{_EDS}.{k}") for k in ("elevation_angle", "azimuth_angle", "solid_angle")}
+            return cls(geo["elevation_deg"], geo["azimuth_deg"], geo.get("solid_angle_sr"), name=geo.get("name", "EDS"))
+        vals = {k: md.get_item(f"{_EDS}.{k}") for k in ("elevation_angle", "azimuth_angle")}
         missing = [k for k, v in vals.items() if v is None]
         if missing:
             if default is not None:
                 return default
             raise ValueError(f"detector: the metadata lacks {_EDS}.{', '.join(missing)}; pass detector="
                              "spectomo.geometry.Detector(...) or Detector.super_x()")
-        return cls(vals["elevation_angle"], vals["azimuth_angle"], vals["solid_angle"])
+        omega = md.get_item(f"{_EDS}.solid_angle")
+        kind = str(md.get_item(f"{_EDS}.detector_type", "")).lower().replace("-", "").replace(" ", "")
+        if "superx" in kind:
+            return cls.super_x(elevation=float(vals["elevation_angle"]),
+                               solid_angle=float(omega) if omega is not None else 0.7)
+        return cls(vals["elevation_angle"], vals["azimuth_angle"], omega)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "elevation_deg": self.elevation.tolist(), "azimuth_deg": self.azimuth.tolist(),
-                "solid_angle_sr": self.solid_angle.tolist()}
+                "solid_angle_sr": None if self.solid_angle is None else self.solid_angle.tolist()}
 
     def directions(self, tilts) -> np.ndarray:
         """Unit vectors towards each detector in volume axes ``(x, y, z)``, shape ``(n_tilts, n_det, 3)``."""
