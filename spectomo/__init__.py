@@ -17,7 +17,7 @@ see docs/architecture.md.
 from ._version import __version__
 from .validation import InputWarning  # noqa: E402
 from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
-from .io import load, save  # noqa: E402
+from .io import from_etspy, from_etspy_volume, load, save, to_etspy_volume  # noqa: E402
 from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
 from .align import (AlignmentWarning, TiltAxisWarning, align_other, alignment_residual,  # noqa: E402
                     projection_match, stack_register, tilt_align, trans_stack)
@@ -31,6 +31,7 @@ from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
 __all__ = [
     # data model, I/O, input checks
     "InputWarning", "TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "load", "save",
+    "from_etspy", "from_etspy_volume", "to_etspy_volume",
     # spectral stage
     "extract_maps", "sum_image", "MapStacks", "SpectralInputError", "OverlapWarning",
     # alignment

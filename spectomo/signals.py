@@ -111,7 +111,11 @@ def check_stack(stack, name: str = "stack", *, min_tilts: int = 3) -> None:
     one streamed dask reduction (the first bad projection and pixel are named).
     """
     if not isinstance(stack, (TomoStack, LazyTomoStack)):
-        raise TypeError(f"{name}: expected a TomoStack, got {type(stack).__name__}")
+        owner = type(stack).__module__.split(".")[0]
+        if owner != "spectomo" and type(stack).__name__ in ("TomoStack", "RecStack"):
+            raise TypeError(f"{name}: an {owner} {type(stack).__name__}, not spectomo's; convert it once with "
+                            f"spectomo.from_etspy({name}) (tilts, shifts and tilt axis are carried over)")
+        raise TypeError(f"{name}: expected a spectomo TomoStack, got {type(stack).__module__}.{type(stack).__name__}")
     shape = stack.data.shape
     if len(shape) != 3:
         raise ValueError(f"{name}: expected data of shape (n_tilts, ny, nx), got {shape}")

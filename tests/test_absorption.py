@@ -66,7 +66,10 @@ def test_detector_presets_metadata_and_bad_inputs():
     single = Detector.from_metadata(s3)
     assert single.solid_angle is None and single.weights == pytest.approx([1.0])
     with pytest.raises(ValueError, match="elevation"):
-        Detector(0.0, 0.0, 0.1)
+        Detector(90.0, 0.0, 0.1)
+    below = Detector(-30.0, 0.0, 0.1)  # under the specimen: looks at it from +z
+    assert below.directions([0.0])[0, 0, 2] > 0
+    assert HolderShadow(angle=0.0).visible(below, [0.0])[0, 0] == 1.0
     with pytest.raises(ValueError, match="solid_angle"):
         Detector(20.0, 0.0, -0.1)
     with pytest.raises(ValueError, match="one value per detector"):

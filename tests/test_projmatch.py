@@ -141,7 +141,7 @@ def test_vacuum_offset_warnings_fill_and_subtraction():
         rec = clean.reconstruct("SIRT", iterations=20, progress=False)
     assert np.count_nonzero(rec.data > 0) > 0.05 * rec.data.size  # non-negativity kept the needle
     # pixels shifted in from outside the image read vacuum, not 0, on offset data
-    moved = raw.trans_stack(yshift=5.0)
+    moved = raw.trans_stack(yshift=-5.0)  # ETSpy's sign: content 5 px down
     assert np.all(np.abs(moved.data[:, :5, :] - level) < 10 * noise + 50)
     with pytest.raises(ValueError, match="level"):
         raw.subtract_vacuum(np.nan)

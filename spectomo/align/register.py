@@ -115,7 +115,7 @@ def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = No
     if method not in SHIFT_METHODS:
         hint = " (projection matching: stack_register(stack, 'PM'))" if method == "PM" else ""
         raise ValueError(f"method: expected one of {list(SHIFT_METHODS)}, got {method!r}{hint}")
-    start = int(np.argmin(np.abs(tilts))) if start is None else int(start)
+    start = n // 2 if start is None else int(start)  # ETSpy's default: the middle index
     if not -n <= start < n:
         raise IndexError(f"start: projection index must lie in [0, {n - 1}], got {start}")
     start %= n
@@ -154,8 +154,8 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         offset and rotation (no ``tilt_align`` needed); slower (seconds to a minute), the most
         accurate on real series.
     start : int, optional
-        Reference projection (its correction is 0). Default: the projection nearest 0°. Not
-        for ``'PM'``.
+        Reference projection (its correction is 0). Default: the middle index ``n_tilts // 2``,
+        as in ETSpy (the projection nearest 0° for a symmetric series). Not for ``'PM'``.
     upsample_factor : int, optional
         Sub-pixel precision 1/upsample_factor for PC, the common line and PM (default 10; 20 for
         PM, in binned pixels).
@@ -203,5 +203,5 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
     data = warp(images, Alignment(shifts), order=order, fill=vacuum_fill(images))
     total = alignment_of(stack).then(shifts=shifts)
     return aligned_copy(stack, data, total, "stack_register", method=method,
-                        start=int(np.argmin(np.abs(stack.tilts))) if start is None else int(start),
+                        start=len(images) // 2 if start is None else int(start) % len(images),
                         upsample_factor=int(upsample_factor), shifts=shifts)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from ..geometry.convention import rotation_matrix
 from ..signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, check_stack, offset_vacuum
 
 __all__ = ["AlignmentWarning", "Alignment", "warp", "vacuum_fill", "trans_stack", "align_other", "alignment_of", "aligned_copy"]
@@ -36,12 +37,6 @@ _LENGTH_UNITS = {"pm": 1e-3, "Ã…": 0.1, "A": 0.1, "angstrom": 0.1, "nm": 1.0, "Â
 
 class AlignmentWarning(UserWarning):
     """An alignment estimate was refused, replaced by a safer candidate, or did not converge."""
-
-
-def rotation_matrix(degrees: float) -> np.ndarray:
-    """``R`` of the module docstring for ``(y, x)`` vectors."""
-    a = np.deg2rad(degrees)
-    return np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
 
 
 @dataclass(frozen=True)
@@ -168,19 +163,26 @@ def aligned_copy(stack: TomoStack, data: np.ndarray, alignment: Alignment, step:
     return new
 
 
+_INTERPOLATION = {"nearest": 0, "none": 0, "linear": 1, "cubic": 3}
+
+
 def trans_stack(stack: TomoStack, *, xshift: float = 0.0, yshift: float = 0.0, angle: float = 0.0,
-                order: int = 1) -> TomoStack:
+                order: int = 1, interpolation: str | None = None) -> TomoStack:
     """Shift and rotate every projection by the same amount (manual global correction).
 
     Parameters
     ----------
     stack : TomoStack (n_tilts, ny, nx)
     xshift, yshift : float
-        Translation in pixels, applied after the rotation.
+        Translation in pixels, applied after the rotation, with ETSpy's signs: ``xshift > 0`` moves
+        the content right (towards larger ``x``), ``yshift > 0`` moves it **up** (towards smaller
+        row index ``y``), as ``etspy.TomoStack.trans_stack`` does.
     angle : float
         Rotation about the image centre in degrees (sign as in the module docstring).
     order : int
         Interpolation order (see :func:`warp`).
+    interpolation : {'linear', 'cubic', 'nearest', 'none'}, optional
+        ETSpy's name for the order (1, 3, 0, 0); overrides ``order``.
 
     Returns
     -------
@@ -189,10 +191,14 @@ def trans_stack(stack: TomoStack, *, xshift: float = 0.0, yshift: float = 0.0, a
         transform from the raw data, so :func:`align_other` reproduces it.
     """
     check_stack(stack, "stack", min_tilts=1)
-    step = Alignment(np.zeros((stack.n_projections, 2)), float(angle), 0.0).then(
-        translation=(float(yshift), float(xshift)))
+    if interpolation is not None:
+        if str(interpolation).lower() not in _INTERPOLATION:
+            raise ValueError(f"interpolation: expected one of {list(_INTERPOLATION)}, got {interpolation!r}")
+        order = _INTERPOLATION[str(interpolation).lower()]
+    move = (-float(yshift), float(xshift))  # (y, x) in row/column order: ETSpy's +yshift is up
+    step = Alignment(np.zeros((stack.n_projections, 2)), float(angle), 0.0).then(translation=move)
     data = warp(np.asarray(stack.data), step, order=order, fill=vacuum_fill(stack.data))
-    total = alignment_of(stack).then(rotation=float(angle), translation=(float(yshift), float(xshift)))
+    total = alignment_of(stack).then(rotation=float(angle), translation=move)
     return aligned_copy(stack, data, total, "trans_stack", xshift=float(xshift), yshift=float(yshift),
                         angle=float(angle))
 

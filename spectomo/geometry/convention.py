@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["angle_coefficients", "detector_positions", "radon_matrix", "sinograms"]
+__all__ = ["angle_coefficients", "detector_positions", "radon_matrix", "sinograms", "rotation_matrix"]
 
 
 def _tilts(tilts) -> np.ndarray:
@@ -76,6 +76,14 @@ def radon_matrix(tilts, ny: int, nz: int, n_det: int | None = None):
             vals.append(w[ok])
     return sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(len(pos) * n_det, ny * nz))
+
+
+def rotation_matrix(degrees: float) -> np.ndarray:
+    """In-plane image rotation ``R = [[cos, sin], [−sin, cos]]`` acting on ``(y, x)`` vectors: the
+    tilt-axis rotation of :mod:`spectomo.align.transform` (counter-clockwise with ``y`` up; the
+    same sense as ETSpy's ``trans_stack(angle=…)``)."""
+    a = np.deg2rad(degrees)
+    return np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
 
 
 def sinograms(projections) -> np.ndarray:

@@ -16,10 +16,13 @@ tilt turns the specimen towards a detector at ``φ = 0`` — its take-off angle 
 plane is ``arcsin(−d_z) = ε + θ``, exspy's ``take_off_angle``. A microscope whose stored tilt has
 the opposite sign is described by ``φ → 180° − φ`` (the Super-X preset is unchanged by it).
 
+A negative elevation is a detector below the specimen (Thermo Fisher's Ultra-X), looking at it
+from the +z side.
+
 Shadowing
 ---------
 :class:`HolderShadow`: a detector whose line of sight rises less than ``angle`` above the
-holder plane is hidden by the holder, with a linear ramp of ``width`` degrees (the detector's
+holder plane (on the detector's side of it) is hidden by the holder, with a linear ramp of ``width`` degrees (the detector's
 angular size): visible fraction ``clip((ε_eff − angle)/width + ½, 0, 1)``, ``ε_eff = arcsin(−d_z)``.
 Anything the model misses is left to the empirical per-tilt curve of
 :func:`spectomo.correct_absorption`.
@@ -50,7 +53,8 @@ class Detector:
     Parameters
     ----------
     elevation : float or array_like (n_det,)
-        Degrees above the plane perpendicular to the beam (0 < ε < 90).
+        Degrees above the plane perpendicular to the beam (−90 < ε < 90); negative for a detector
+        below the specimen (the Ultra-X has three above and three below).
     azimuth : float or array_like (n_det,)
         Degrees, exspy's convention (0: perpendicular to the tilt axis; see the module docstring).
     solid_angle : float or array_like (n_det,), optional
@@ -66,9 +70,9 @@ class Detector:
     name: str = "EDS"
 
     def __post_init__(self):
-        el = _angles(self.elevation, "elevation", 0.0, 90.0)
-        if np.any(el <= 0) or np.any(el >= 90):
-            raise ValueError(f"elevation: degrees strictly between 0 and 90 expected, got {self.elevation!r}")
+        el = _angles(self.elevation, "elevation", -90.0, 90.0)
+        if np.any(np.abs(el) >= 90):
+            raise ValueError(f"elevation: degrees strictly between −90 and 90 expected, got {self.elevation!r}")
         az = _angles(self.azimuth, "azimuth", -360.0, 360.0)
         given = self.solid_angle is not None
         om = np.atleast_1d(np.asarray(self.solid_angle if given else 1.0, dtype=float)).reshape(-1)
@@ -114,7 +118,8 @@ class Detector:
     @classmethod
     def from_metadata(cls, signal, *, default: "Detector | None" = None) -> "Detector":
         """The detectors of ``signal``'s metadata: spectomo's ``Detector.EDS.geometry`` (several
-        detectors, written by :meth:`as_dict`) if present, else exspy's ``Detector.EDS.elevation_angle``
+        detectors, written by :meth:`as_dict`) if present, else a Velox file's enabled analytical
+        detectors (``original_metadata.Detectors``), else exspy's ``Detector.EDS.elevation_angle``
         and ``azimuth_angle`` (and ``solid_angle`` when given): a Super-X preset at that elevation when
         ``detector_type`` names a Super-X (Bruker and Velox files do), else one detector. Missing
         angles raise, naming them, unless ``default`` is given."""
@@ -123,6 +128,9 @@ class Detector:
         if geo is not None:
             geo = geo.as_dictionary() if hasattr(geo, "as_dictionary") else dict(geo)
             return cls(geo["elevation_deg"], geo["azimuth_deg"], geo.get("solid_angle_sr"), name=geo.get("name", "EDS"))
+        velox = _velox_detectors(signal)
+        if velox is not None:
+            return velox
         vals = {k: md.get_item(f"{_EDS}.{k}") for k in ("elevation_angle", "azimuth_angle")}
         missing = [k for k, v in vals.items() if v is None]
         if missing:
@@ -146,8 +154,38 @@ class Detector:
         return detector_directions(tilts, self.elevation, self.azimuth)
 
     def take_off_angles(self, tilts) -> np.ndarray:
-        """Elevation of each detector above the holder plane, degrees, ``(n_tilts, n_det)``."""
+        """Elevation of each detector above the holder plane, degrees, ``(n_tilts, n_det)`` (negative
+        below it)."""
         return np.rad2deg(np.arcsin(np.clip(-self.directions(tilts)[..., 2], -1, 1)))
+
+
+def _velox_detectors(signal) -> "Detector | None":
+    """The enabled analytical detectors of a Velox file (``original_metadata.Detectors``: elevation
+    and azimuth in radians, collection angle in sr), or None. RosettaSciIO's ``metadata`` gives one
+    placeholder detector for these files; the per-detector entries are the real geometry."""
+    om = getattr(signal, "original_metadata", None)
+    dets = om.get_item("Detectors") if om is not None else None
+    if dets is None:
+        return None
+    el, az, om_sr, names = [], [], [], []
+    for d in dets.as_dictionary().values():
+        if not isinstance(d, dict) or d.get("DetectorType") != "AnalyticalDetector":
+            continue
+        if str(d.get("Enabled", "true")).lower() != "true":
+            continue
+        try:
+            el.append(np.rad2deg(float(d["ElevationAngle"])))
+            az.append(np.rad2deg(float(d["AzimuthAngle"])))
+            om_sr.append(float(d.get("CollectionAngle", "nan")))
+        except (KeyError, TypeError, ValueError):
+            return None
+        names.append(str(d.get("DetectorName", "")))
+    if not el:
+        return None
+    om_arr = np.asarray(om_sr)
+    # equal collection angles are shares, not a total we can trust (Velox repeats the total per detector)
+    solid = None if not np.all(np.isfinite(om_arr)) or np.allclose(om_arr, om_arr[0]) else om_arr
+    return Detector(el, az, solid, name="Velox " + "+".join(names))
 
 
 def detector_directions(tilts, elevation, azimuth) -> np.ndarray:
@@ -178,8 +216,10 @@ class HolderShadow:
             raise ValueError(f"width: a ramp width in degrees (0 to 45) expected, got {self.width!r}")
 
     def visible(self, detector: Detector, tilts) -> np.ndarray:
-        """Visible fraction of each detector at each tilt, ``(n_tilts, n_det)`` in [0, 1]."""
-        toa = detector.take_off_angles(tilts)
+        """Visible fraction of each detector at each tilt, ``(n_tilts, n_det)`` in [0, 1]. A detector
+        below the specimen is measured from the holder plane on its own side."""
+        side = np.where(detector.elevation < 0, -1.0, 1.0)[None, :]
+        toa = detector.take_off_angles(tilts) * side
         return np.clip((toa - self.angle) / self.width + 0.5, 0.0, 1.0)
 
     def as_dict(self) -> dict:

@@ -1,0 +1,80 @@
+"""A tilt series from a list of files, one per tilt (Digital Micrograph images, SerialEM frames).
+
+Each file gives one projection and one angle: a single image with its stage tilt
+(``Acquisition_instrument.TEM.Stage.tilt_alpha``; DM files carry it), or a multi-frame file whose
+frames share one tilt (SerialEM multi-frame MRC: angles from the extended header or the ``.mdoc``
+beside it), whose frames are added (``frames='sum'``, counts kept) or averaged. The projections are
+sorted by tilt, as ETSpy does, unless ``tilts=`` gives the angles in the list's order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..signals import NODE, TomoStack, warn_vacuum_offset
+from .tilts import TiltsNotFoundError, find_tilts, internal_tilts, stage_tilt
+
+__all__ = ["load_series"]
+
+
+def _angle(sig, path: Path) -> float | None:
+    """One file's tilt: the stage tilt of a single image, or the common angle of its frames."""
+    if sig.data.ndim == 2:
+        t = stage_tilt(sig)
+        if t is not None:
+            return t
+    inner, _ = internal_tilts(sig, path)
+    if inner is None:
+        inner = find_tilts(path)
+    if inner is None or not len(inner):
+        return None
+    if np.ptp(inner) > 0.1:
+        raise ValueError(f"path: {path.name} holds frames at different tilts ({inner.min():g}° to {inner.max():g}°); "
+                         "load it on its own as a tilt series")
+    return float(np.mean(inner))
+
+
+def load_series(paths: list, tilts=None, *, lazy: bool = False, frames: str = "sum", signal=None, **kwargs):
+    """A :class:`TomoStack` from one file per tilt (module docstring); see :func:`spectomo.load`."""
+    from .files import _read, pick_signal
+
+    sigs = [pick_signal(_read(p, lazy=lazy, **kwargs), signal, p) for p in paths]
+    images, shapes = [], {}
+    for p, s in zip(paths, sigs):
+        data = np.asarray(s.data, dtype=np.float32)
+        if data.ndim == 3:
+            data = data.sum(axis=0) if frames == "sum" else data.mean(axis=0)
+        elif data.ndim != 2:
+            raise ValueError(f"path: {p.name} holds data of shape {data.shape}; expected an image or frames")
+        images.append(data)
+        shapes[p.name] = data.shape
+    if len(set(shapes.values())) > 1:
+        raise ValueError(f"path: the images differ in shape and cannot be stacked: {shapes}")
+    if tilts is not None:
+        angles = np.asarray(tilts, dtype=float).reshape(-1)
+        if angles.size != len(paths):
+            raise ValueError(f"tilts: {angles.size} angles for {len(paths)} files")
+        order = np.arange(len(paths))
+        source = "given"
+    else:
+        found = [_angle(s, p) for s, p in zip(sigs, paths)]
+        missing = [p.name for p, a in zip(paths, found) if a is None]
+        if missing:
+            raise TiltsNotFoundError(f"no tilt angle for {', '.join(missing)} (no stage tilt in the metadata, no "
+                                     "angle in the file or a .mdoc/.rawtlt beside it): pass tilts=[...] in degrees")
+        angles = np.asarray(found)
+        order = np.argsort(angles, kind="stable")
+        source = "each file's stage tilt or SerialEM angle"
+    first = sigs[order[0]]
+    stack = TomoStack(np.stack([images[i] for i in order]), tilts=angles[order])
+    for ax, src in zip(stack.axes_manager.signal_axes, first.axes_manager.signal_axes):
+        ax.scale, ax.offset, ax.units = src.scale, src.offset, src.units
+    md = first.metadata.as_dictionary()
+    stack.metadata.add_dictionary({k: v for k, v in md.items() if k in ("Acquisition_instrument", "General")})
+    stack.metadata.set_item(f"{NODE}.tilts_source", source)
+    stack.metadata.set_item("General.original_filenames", [paths[i].name for i in order])
+    stack.metadata.set_item("General.title", first.metadata.General.title or paths[order[0]].stem)
+    warn_vacuum_offset(stack.data, paths[order[0]].name, "The data are kept as stored.")
+    return stack
