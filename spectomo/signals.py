@@ -90,9 +90,9 @@ def _signal_kwargs(args, kwargs, cls):
     if data is not None and kwargs.get("full_initialisation", True) and getattr(data, "dtype", None) != object:
         shape = np.shape(data)
         if len(shape) not in cls._data_ndims:
-            raise ValueError(f"data: a {cls._signal_type} holds {cls._data_layout}, got shape {shape}")
+            raise ValueError(f"data: a {cls.__name__} holds {cls._data_layout}, got shape {shape}")
         if 0 in shape:
-            raise ValueError(f"data: a {cls._signal_type} cannot be empty, got shape {shape}")
+            raise ValueError(f"data: a {cls.__name__} cannot be empty, got shape {shape}")
     if args:
         if tilts is not None:
             raise TypeError("tilts given twice (positionally and as keyword)")
@@ -222,7 +222,7 @@ class _TomographyBase:
 class _TomoMixin(_TomographyBase):
     """Tilt/shift bookkeeping shared by the eager and lazy tilt-series classes."""
 
-    _signal_type = "TomoStack"
+    _signal_type = "spectomo_TomoStack"
     _data_ndims = (2, 3)
     _data_layout = "projections (n_tilts, ny, nx), or one image (ny, nx)"
 
@@ -449,7 +449,7 @@ class LazyTomoStack(_TomoMethods, _TomoMixin, LazySignal, Signal2D):
 
 
 class _RecMixin(_TomographyBase):
-    _signal_type = "RecStack"
+    _signal_type = "spectomo_RecStack"
     _data_ndims = (2, 3)
     _data_layout = "a volume (nx, ny, nz), or one slice (ny, nz)"
 
@@ -503,3 +503,9 @@ class RecStack(_RecMixin, Signal2D):
 
 class LazyRecStack(_RecMixin, LazySignal, Signal2D):
     """Lazy (dask-backed) :class:`RecStack`."""
+
+
+# The names HyperSpy's extension registry knows these classes by (hyperspy_extension.yaml): distinct
+# from ETSpy's "TomoStack"/"RecStack" registry entries, so the two packages can be installed together.
+SpectomoTomoStack, SpectomoLazyTomoStack = TomoStack, LazyTomoStack
+SpectomoRecStack, SpectomoLazyRecStack = RecStack, LazyRecStack

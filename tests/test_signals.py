@@ -17,8 +17,8 @@ def stack(rng):
     return s
 
 
-@pytest.mark.parametrize("signal_type, cls, lazy_cls", [("TomoStack", TomoStack, LazyTomoStack),
-                                                        ("RecStack", RecStack, LazyRecStack)])
+@pytest.mark.parametrize("signal_type, cls, lazy_cls", [("spectomo_TomoStack", TomoStack, LazyTomoStack),
+                                                        ("spectomo_RecStack", RecStack, LazyRecStack)])
 def test_set_signal_type_returns_extension_classes(signal_type, cls, lazy_cls):
     s = hs.signals.Signal2D(np.zeros((3, 4, 5)))
     s.set_signal_type(signal_type)
@@ -32,8 +32,9 @@ def test_hyperspy_knows_the_extension():
     from hyperspy.extensions import ALL_EXTENSIONS
 
     signals = ALL_EXTENSIONS["signals"]
-    for name in ("TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack"):
+    for name in ("SpectomoTomoStack", "SpectomoLazyTomoStack", "SpectomoRecStack", "SpectomoLazyRecStack"):
         assert signals[name]["module"] == "spectomo.signals"
+        assert signals[name]["signal_type"].startswith("spectomo_")  # never ETSpy's "TomoStack"/"RecStack"
 
 
 def test_constructor_like_etspy(rng):
@@ -58,7 +59,7 @@ def test_tilt_count_mismatch_is_named():
 
 def test_missing_tilts_explain_how_to_set_them():
     s = hs.signals.Signal2D(np.zeros((3, 4, 4)))
-    s.set_signal_type("TomoStack")
+    s.set_signal_type("spectomo_TomoStack")
     with pytest.raises(AttributeError, match="stack.tilts ="):
         _ = s.tilts
 

@@ -28,7 +28,7 @@ def _values(v) -> np.ndarray | None:
     """An array from an ETSpy TomoTilts/TomoShifts signal, an array, or None."""
     if v is None:
         return None
-    return np.asarray(getattr(v, "data", v), dtype=float)
+    return np.asarray(v if isinstance(v, np.ndarray) else getattr(v, "data", v), dtype=float)
 
 
 def is_etspy(obj) -> bool:
@@ -39,8 +39,10 @@ def is_etspy(obj) -> bool:
     md = getattr(obj, "metadata", None)
     if md is None or not md.has_item(NODE):
         return False
+    from hyperspy.signal import BaseSignal
+
     tomo = md.get_item(NODE)
-    return hasattr(tomo.get_item("tilts"), "data") or any(tomo.has_item(k) for k in ("tiltaxis", "xshift", "yshift"))
+    return isinstance(tomo.get_item("tilts"), BaseSignal) or any(tomo.has_item(k) for k in ("tiltaxis", "xshift", "yshift"))
 
 
 def etspy_metadata_to_spectomo(sig) -> bool:
@@ -84,6 +86,11 @@ def from_etspy(obj):
     data = np.asarray(obj.data)
     plain = hs.signals.Signal2D(data)
     plain.metadata.add_dictionary(obj.metadata.as_dictionary())
+    # ETSpy's live objects hold tilts and shifts as attributes (TomoTilts/TomoShifts), files in metadata
+    for key in ("tilts", "shifts"):
+        held = getattr(obj, key, None) if type(obj).__module__.split(".")[0] == "etspy" else None
+        if held is not None and not plain.metadata.has_item(f"{NODE}.{key}"):
+            plain.metadata.set_item(f"{NODE}.{key}", _values(held))
     for ax, src in zip(plain.axes_manager._axes, obj.axes_manager._axes):
         ax.scale, ax.offset, ax.units, ax.name = src.scale, src.offset, src.units, src.name
     if kind == "RecStack" or type(obj).__name__ == "RecStack":
@@ -95,6 +102,7 @@ def from_etspy(obj):
         md = obj.metadata.as_dictionary()
         md.pop("Signal", None)
         md.pop("Tomography", None)
+        md.pop("_HyperSpy", None)
         rec.metadata.add_dictionary(md)
         rec.metadata.set_item("Reconstruction.converted_from", "ETSpy RecStack (nx, nz, ny)")
         return rec

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..signals import NODE, LazyTomoStack, TiltMismatchError, TomoStack, warn_vacuum_offset
+from ..signals import NODE, LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack, warn_vacuum_offset
 from ..validation import InputWarning, existing_file
-from .etspy import etspy_metadata_to_spectomo
+from .etspy import etspy_metadata_to_spectomo, from_etspy, is_etspy
 from .tilts import (TiltsNotFoundError, find_tilt_file, find_tilts, internal_tilts, read_mdoc_tilts,
                     read_tilt_file)
 
@@ -87,7 +87,9 @@ def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, fra
         from .series import load_series
 
         return load_series(paths, tilts, lazy=lazy, frames=frames, signal=signal, **kwargs)
-    sig = pick_signal(_read(paths[0], lazy=lazy, **kwargs), signal, paths[0])
+    sig = _adopt(pick_signal(_read(paths[0], lazy=lazy, **kwargs), signal, paths[0]))
+    if isinstance(sig, (RecStack, LazyRecStack)):
+        return sig
     etspy_metadata_to_spectomo(sig)
     source = "given" if tilts is not None else None
     if tilts is None and sig.metadata.has_item(f"{NODE}.tilts"):
@@ -104,8 +106,6 @@ def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, fra
     if source not in (None, "given", "metadata"):
         sig.metadata.set_item(f"{NODE}.tilts_source", source)
 
-    if sig.metadata.Signal.signal_type == "RecStack":
-        return sig
     if isinstance(sig, (TomoStack, LazyTomoStack)):
         if tilts is not None:
             sig.tilts = tilts
@@ -133,6 +133,28 @@ def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, fra
                 f"{nav[-1] if nav else 0} positions"
             )
         sig.metadata.set_item(f"{NODE}.tilts", t)
+    return sig
+
+
+def _adopt(sig):
+    """spectomo's class for a signal another package's class or an older type name holds: ETSpy's
+    ``TomoStack``/``RecStack`` (its volumes are transposed: :func:`spectomo.io.etspy.from_etspy`),
+    and volumes spectomo saved under the type ``'RecStack'`` before it had its own type names."""
+    kind = str(sig.metadata.get_item("Signal.signal_type", ""))
+    foreign = type(sig).__module__.split(".")[0] not in ("spectomo", "hyperspy", "exspy")
+    if isinstance(sig, (TomoStack, LazyTomoStack, RecStack, LazyRecStack)):
+        return sig
+    if kind == "RecStack" or (foreign and type(sig).__name__ == "RecStack"):
+        if sig.metadata.has_item("Reconstruction.units"):  # written by spectomo: (nx, ny, nz) already
+            cls = LazyRecStack if sig._lazy else RecStack
+            out = cls(sig)
+            out.metadata.set_item("Signal.signal_type", cls._signal_type)
+            return out
+        return from_etspy(sig)
+    if foreign or kind == "TomoStack":
+        if is_etspy(sig):
+            return from_etspy(sig)
+        sig.metadata.set_item("Signal.signal_type", "")  # an untyped image stack: tilts are looked for below
     return sig
 
 
