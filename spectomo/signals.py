@@ -416,6 +416,84 @@ class _TomoMethods:
 
         return recon_error(self, slice_index, **kwargs)
 
+    # -- ETSpy's preprocessing and inspection methods (docs/etspy.md) --------------------------
+    def filter(self, method: str = "median", size: int = 5, taper: float = 0.1) -> "TomoStack":
+        """Filter every projection; see :func:`spectomo.align.preprocess.filter_stack`."""
+        from .align.preprocess import filter_stack
+
+        return filter_stack(self, method, size=size, taper=taper)
+
+    def normalize(self, width: float = 3) -> "TomoStack":
+        """Per-projection contrast normalisation; see :func:`spectomo.align.preprocess.normalize`."""
+        from .align.preprocess import normalize
+
+        return normalize(self, width)
+
+    def invert(self) -> "TomoStack":
+        """Contrast inversion per projection; see :func:`spectomo.align.preprocess.invert`."""
+        from .align.preprocess import invert
+
+        return invert(self)
+
+    def test_align(self, tilt_shift: float = 0.0, tilt_rotation: float = 0.0, **kwargs):
+        """Reconstruct three slices under a trial shift/rotation; see :func:`spectomo.recon.preview.test_align`."""
+        from .recon.preview import test_align
+
+        return test_align(self, tilt_shift, tilt_rotation, **kwargs)
+
+    def set_tilts(self, start: float, increment: float) -> None:
+        """Set evenly spaced tilts ``start, start + increment, …`` (degrees), in place (as ETSpy)."""
+        if not np.isfinite(start) or not np.isfinite(increment) or increment == 0:
+            raise ValueError(f"start/increment: finite degrees and a non-zero step expected, got {start}, {increment}")
+        self.tilts = start + increment * np.arange(self.n_projections)
+        ax = self.axes_manager.navigation_axes[0]
+        ax.name, ax.units, ax.offset, ax.scale = "Projections", "degrees", float(start), float(increment)
+
+    def stats(self) -> None:
+        """Print the mean, standard deviation, maximum and minimum of the data (as ETSpy)."""
+        d = np.asarray(self.data)
+        print(f"Mean: {d.mean():.1f}\nStd: {d.std():.2f}\nMax: {d.max():.1f}\nMin: {d.min():.1f}\n")
+
+    def extract_sinogram(self, column):
+        """The sinogram of one column: a ``Signal2D`` ``(n_tilts, ny)``, axes ``y`` and ``Projections``.
+
+        Parameters
+        ----------
+        column : int or float
+            Pixel index along ``x`` (int) or calibrated position in the axis units (float), as ETSpy.
+        """
+        from hyperspy.signals import Signal2D
+
+        if isinstance(column, bool) or not isinstance(column, (int, float, np.integer, np.floating)):
+            raise TypeError(f'"column" argument must be either a float or an integer (was {type(column)})')
+        ax_x, ax_y = self.axes_manager.signal_axes
+        i = int(column) if isinstance(column, (int, np.integer)) else int(ax_x.value2index(float(column)))
+        if not 0 <= i < self.data.shape[2]:
+            raise IndexError(f"column: index {i} outside [0, {self.data.shape[2] - 1}]")
+        nav = self.axes_manager.navigation_axes[0]
+        sino = Signal2D(np.asarray(self.data[:, :, i]))
+        for ax, src, name in zip(sino.axes_manager.signal_axes, (ax_y, nav), ("y", "Projections")):
+            ax.name, ax.scale, ax.offset, ax.units = name, src.scale, src.offset, src.units
+        title = (f"Sinogram at column {column}" if isinstance(column, (int, np.integer))
+                 else f"Sinogram at x = {column} {ax_x.units}")
+        sino.metadata.General.title = title
+        sino.metadata.set_item("Tomography.tilts", self.tilts)
+        return sino
+
+    def plot_sinos(self, *args, **kwargs):
+        """Browse the sinograms (one per column ``x``) with HyperSpy's plot; arguments are passed on."""
+        from hyperspy.signals import Signal2D
+
+        s = Signal2D(np.asarray(self.data).transpose(2, 0, 1))
+        nav = self.axes_manager.navigation_axes[0]
+        ax_x, ax_y = self.axes_manager.signal_axes
+        for ax, src, name in zip(s.axes_manager.navigation_axes + s.axes_manager.signal_axes,
+                                 (ax_x, ax_y, nav), ("x", "y", "Projections")):
+            ax.name, ax.scale, ax.offset, ax.units = name, src.scale, src.offset, src.units
+        s.metadata.General.title = f"Sinograms of {self.metadata.General.title or 'stack'}"
+        s.plot(*args, **kwargs)
+        return s
+
 
 class TomoStack(_TomoMethods, _TomoMixin, Signal2D):
     """A tilt series: ``data`` of shape ``(n_tilts, ny, nx)``, tilt axis parallel to ``x``.
@@ -463,6 +541,13 @@ class _RecMixin(_TomographyBase):
             am.signal_axes[1].name = "y"
         if tilts is not None:
             self.metadata.set_item(f"{NODE}.tilts", _as_tilts(tilts))
+
+    def forward_project(self, tilts, cuda=None) -> "TomoStack":
+        """Projections of this volume at ``tilts`` (degrees); see :func:`spectomo.recon.preview.project_volume`
+        (ETSpy's name; ``cuda`` is accepted for its signature, the projection runs on the CPU)."""
+        from .recon.preview import project_volume
+
+        return project_volume(self, tilts)
 
     def plot_slices(self, *, index=None, cmap="inferno", figsize=(10, 3.4)):
         """Show three orthogonal central slices (y–z, x–z, x–y); returns the matplotlib figure.

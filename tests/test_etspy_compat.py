@@ -240,3 +240,118 @@ def test_vendor_eds_file_to_maps(name):
     totals = [float(np.asarray(m.data, dtype=np.float64).sum()) for m in maps.values()]
     assert all(np.isfinite(totals)) and (max(totals) > 0) == counts
     assert sum(totals) <= 2 * float(np.asarray(small.data, dtype=np.float64).sum())
+
+
+# --- ETSpy's other TomoStack/RecStack methods -------------------------------------------------------
+
+@pytest.fixture
+def short(needle):
+    return spectomo.TomoStack(needle.data[::8].copy(), tilts=needle.tilts[::8])
+
+
+@pytest.mark.parametrize("method", ["median", "sobel", "both", "bpf"])
+def test_filter_keeps_the_shape(short, method):
+    out = short.filter(method=method)
+    assert out.data.shape == short.data.shape and np.all(np.isfinite(out.data))
+    np.testing.assert_array_equal(out.tilts, short.tilts)
+    assert not np.array_equal(out.data, short.data)
+
+
+def test_filter_rejects_unknown_names(short):
+    with pytest.raises(ValueError, match='Invalid filter method "WRONG"'):
+        short.filter(method="WRONG")
+
+
+def test_normalize_and_invert(short):
+    norm = short.normalize()
+    assert norm.data.shape == short.data.shape and norm.data.min() == 0.0
+    im = np.zeros((4, 50, 50), np.float32)
+    im[:, 20:30, 20:30] = 10
+    stack = spectomo.TomoStack(im, tilts=[-30.0, -10.0, 10.0, 30.0])
+    inv = stack.invert()
+    assert inv.data[0, 0, 0] == 10 and inv.data[0, 25, 25] == 0  # bright field ↔ dark field
+    np.testing.assert_array_equal(inv.invert().data, im)
+
+
+def test_stats_prints_like_etspy(short, capsys):
+    short.stats()
+    out = capsys.readouterr().out.split("\n")
+    d = np.asarray(short.data)
+    assert out[:4] == [f"Mean: {d.mean():.1f}", f"Std: {d.std():.2f}", f"Max: {d.max():.1f}", f"Min: {d.min():.1f}"]
+
+
+def test_set_tilts(short):
+    s = short.deepcopy()
+    s.set_tilts(-50, 5)
+    np.testing.assert_allclose(s.tilts, -50 + 5 * np.arange(s.n_projections))
+    ax = s.axes_manager.navigation_axes[0]
+    assert (ax.name, ax.units, ax.offset, ax.scale) == ("Projections", "degrees", -50, 5)
+    with pytest.raises(ValueError, match="increment"):
+        s.set_tilts(0, 0)
+
+
+def test_extract_sinogram(short):
+    sino = short.extract_sinogram(32)
+    assert sino.data.shape == (short.n_projections, 64)
+    assert sino.axes_manager.signal_axes[0].name == "y" and sino.axes_manager.signal_axes[1].name == "Projections"
+    assert sino.metadata.General.title == "Sinogram at column 32"
+    np.testing.assert_array_equal(sino.data, short.data[:, :, 32])
+    cal = spectomo.TomoStack(short.data, tilts=short.tilts)
+    for ax in cal.axes_manager.signal_axes:
+        ax.scale, ax.units = 13.44, "nm"
+    assert cal.extract_sinogram(134.4).metadata.General.title == "Sinogram at x = 134.4 nm"
+    np.testing.assert_array_equal(cal.extract_sinogram(134.4).data, short.data[:, :, 10])
+    with pytest.raises(TypeError, match="float or an integer"):
+        short.extract_sinogram("bad")
+    with pytest.raises(IndexError):
+        short.extract_sinogram(10000)
+
+
+def test_test_align_returns_a_figure(short):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = short.stack_register("PC", progress=False).test_align(tilt_shift=1.0, tilt_rotation=2.0)
+    assert len([a for a in fig.axes if a.get_title().startswith("Slice")]) == 3
+
+
+def test_recstack_forward_project_is_consistent(small):
+    vol, tilts = small["volume"], small["volume_tilts"]
+    rec = spectomo.RecStack(vol)
+    proj = rec.forward_project(tilts[:5])
+    assert isinstance(proj, spectomo.TomoStack) and proj.data.shape == (5, 16, 4)
+    np.testing.assert_allclose(proj.data, spectomo.geometry.forward_project(vol, tilts[:5], projector="linear"))
+
+
+def test_reconstruct_takes_etspys_option_names(short):
+    a = short.reconstruct("SIRT", iterations=5, thresh=0.5, progress=False)
+    assert a.data.min() >= 0.5 - 1e-6 and a.metadata.Reconstruction.thresh == 0.5
+    b = short.reconstruct("FBP", sino_filter="shepp-logan", ncores=1, progress=False)
+    assert b.metadata.Reconstruction.filter == "shepp-logan"
+    with pytest.raises(ValueError, match="sino_filter/filter_type"):
+        short.reconstruct("FBP", sino_filter="hann", filter_type="cosine", progress=False)
+
+
+def test_stack_register_crop_and_xrange(needle):
+    reg = needle.stack_register("PC", crop=True, progress=False)
+    s = reg.shifts
+    rows, cols = reg.metadata.Tomography.cropped.rows, reg.metadata.Tomography.cropped.columns
+    assert reg.data.shape[1:] == (rows[1] - rows[0], cols[1] - cols[0]) and reg.data.shape[1] < 64
+    assert rows[0] >= np.ceil(max(s[:, 0].max(), 0)) and rows[1] <= 64 + np.floor(min(s[:, 0].min(), 0))
+    again = reg.align_other(needle)  # the other stack is cropped alike
+    np.testing.assert_allclose(again.data, reg.data, atol=1e-3 * float(np.abs(reg.data).max()))
+    with pytest.raises(ValueError, match="crop"):
+        _quiet(reg.tilt_align, "CoM").align_other(needle)
+    com = needle.stack_register("COM", xrange=(16, 48), progress=False)
+    assert com.metadata.Tomography.Alignment_log.step_0.method == "COM"
+    np.testing.assert_allclose(com.shifts[:, 0], needle.stack_register("COM", progress=False).shifts[:, 0], atol=1.0)
+    with pytest.raises(ValueError, match="xrange"):
+        needle.stack_register("PC", xrange=(16, 48), progress=False)
+
+
+def test_tilt_align_nslices(needle):
+    reg = needle.stack_register("PC", progress=False)
+    ali = _quiet(reg.tilt_align, "CoM", nslices=6)
+    assert len(ali.metadata.Tomography.Alignment_log.step_1.columns) <= 6
+    with pytest.raises(ValueError, match="nslices"):
+        reg.tilt_align("CoM", nslices=1)

@@ -12,6 +12,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..signals import TomoStack, check_stack
+from .preprocess import shift_crop
 from .transform import Alignment, aligned_copy, alignment_of, vacuum_fill, warp
 
 __all__ = ["REGISTER_METHODS", "estimate_shifts", "stack_register"]
@@ -96,7 +97,7 @@ def _common_line(images, start: int, upsample_factor: int) -> np.ndarray:
 
 
 def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = None,
-                    upsample_factor: int = 10, normalization=None, progress: bool = True) -> np.ndarray:
+                    upsample_factor: int = 10, normalization=None, xrange=None, progress: bool = True) -> np.ndarray:
     """Translation corrections that register a projection stack (see :func:`stack_register`).
 
     Parameters
@@ -126,7 +127,10 @@ def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = No
                       "phase correlation")
     if method == "StackReg":
         return _chain(images, tilts, start, _stackreg_pair(), progress, "StackReg")
-    com = np.stack([centre_of_mass(img) for img in images])
+    x0, x1 = (0, images.shape[2]) if xrange is None else (int(round(xrange[0])), int(round(xrange[1])))
+    if not 0 <= x0 < x1 <= images.shape[2]:
+        raise ValueError(f"xrange: columns (start, stop) within [0, {images.shape[2]}] expected, got {xrange!r}")
+    com = np.stack([centre_of_mass(img[:, x0:x1]) for img in images])
     shifts = com[start] - com
     if method == "COM-CL":
         shifts[:, 1] = _common_line(images, start, int(upsample_factor))
@@ -135,7 +139,7 @@ def estimate_shifts(images, tilts, *, method: str = "PC", start: int | None = No
 
 def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = None,
                    upsample_factor: int | None = None, normalization=None, order: int = 1,
-                   progress: bool = True, **options) -> TomoStack:
+                   crop: bool = False, xrange=None, progress: bool = True, **options) -> TomoStack:
     """Register the projections of a tilt series to each other by translations.
 
     Parameters
@@ -167,6 +171,12 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         can still help on slabs with strong low-frequency intensity gradients.
     order : int
         Interpolation order used to shift the projections (1: bilinear, keeps counts ≥ 0).
+    crop : bool
+        Crop the result to the pixels every projection covers (ETSpy's option;
+        :func:`spectomo.align.preprocess.shift_crop`).
+    xrange : (int, int), optional
+        ``'COM'`` and ``'COM-CL'``: the columns ``[start, stop)`` whose centre of mass is tracked
+        (ETSpy's option; default all).
     progress : bool
         Show a progress bar.
     **options
@@ -181,13 +191,16 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         can apply them to other signals.
     """
     check_stack(stack, "stack")
+    if xrange is not None and method not in ("COM", "COM-CL"):
+        raise ValueError(f"xrange: only for method 'COM' or 'COM-CL', not {method!r}")
     if method == "PM":
         from .projmatch import projection_match
 
         if start is not None or normalization is not None:
             raise ValueError("start/normalization: not used by method='PM' (it has no reference projection)")
-        return projection_match(stack, upsample_factor=20 if upsample_factor is None else upsample_factor,
-                                order=order, progress=progress, **options)
+        out = projection_match(stack, upsample_factor=20 if upsample_factor is None else upsample_factor,
+                               order=order, progress=progress, **options)
+        return shift_crop(out) if crop else out
     if options:
         raise TypeError(f"{sorted(options)}: options of method='PM' only; method={method!r} takes start, "
                         "upsample_factor, normalization, order, progress")
@@ -198,10 +211,11 @@ def stack_register(stack: TomoStack, method: str = "PC", *, start: int | None = 
         raise ValueError(f"stack: projection(s) {blank.tolist()} are constant (e.g. all zero), so there is "
                          "nothing to register them by; remove them first (stack.remove_projections)")
     shifts = estimate_shifts(images, stack.tilts, method=method, start=start,
-                             upsample_factor=upsample_factor, normalization=normalization,
+                             upsample_factor=upsample_factor, normalization=normalization, xrange=xrange,
                              progress=progress)
     data = warp(images, Alignment(shifts), order=order, fill=vacuum_fill(images))
     total = alignment_of(stack).then(shifts=shifts)
-    return aligned_copy(stack, data, total, "stack_register", method=method,
-                        start=len(images) // 2 if start is None else int(start) % len(images),
-                        upsample_factor=int(upsample_factor), shifts=shifts)
+    out = aligned_copy(stack, data, total, "stack_register", method=method,
+                       start=len(images) // 2 if start is None else int(start) % len(images),
+                       upsample_factor=int(upsample_factor), shifts=shifts)
+    return shift_crop(out) if crop else out

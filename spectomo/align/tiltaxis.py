@@ -160,7 +160,7 @@ def _slope_uncertainty(x, c) -> float:
 
 
 def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, raw_crossings,
-                  max_iter: int = 8, tol: float = 0.02):
+                  max_iter: int = 8, tol: float = 0.02, n_slices: int = 24):
     """Estimate, de-rotate, re-estimate until the rotation increment is below ``tol`` degrees.
 
     ``'CoM'`` starts from no rotation, ``'MaxImage'`` from the Hough estimate of the maximum image.
@@ -179,7 +179,8 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, raw_c
         if phi == 0:
             x, c, rms = raw_crossings
         else:
-            x, c, rms = axis_crossings(warp(images, Alignment(np.zeros((n, 2)), -phi)), tilts, slices=slices)
+            x, c, rms = axis_crossings(warp(images, Alignment(np.zeros((n, 2)), -phi)), tilts, slices=slices,
+                                       n_slices=n_slices)
         if len(x) == 0:
             raise ValueError("tilt_align: no column holds a constant projected mass over the tilts, so "
                              "the centre-of-mass model does not apply; align by hand with trans_stack")
@@ -195,7 +196,7 @@ def _iterate_axis(images, tilts, method: str, slices, max_rotation: float, raw_c
 
 
 def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_rotation: float = 10.0,
-                       check: bool = True, check_iterations: int = 30, progress: bool = False):
+                       check: bool = True, check_iterations: int = 30, progress: bool = False, n_slices: int = 24):
     """Estimate the tilt-axis rotation and offset of a registered projection stack.
 
     Returns
@@ -211,10 +212,10 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
     if not 0 < max_rotation < 45:
         raise ValueError(f"max_rotation: expected a positive angle below 45°, got {max_rotation}")
     notes = []
-    raw = axis_crossings(images, tilts, slices=slices)
+    raw = axis_crossings(images, tilts, slices=slices, n_slices=n_slices)
     x0, c0, _ = raw
     phi, delta, x, c, rms, uncertainty, converged = _iterate_axis(images, tilts, method, slices,
-                                                                  max_rotation, raw)
+                                                                  max_rotation, raw, n_slices=n_slices)
     if abs(phi) > max_rotation or abs(phi) <= uncertainty or not converged:
         if abs(phi) > max_rotation:
             notes.append(f"estimated rotation {phi:.2f}° exceeds max_rotation={max_rotation}°; refused")
@@ -249,8 +250,8 @@ def estimate_tilt_axis(images, tilts, *, method: str = "CoM", slices=None, max_r
             "notes": notes}
 
 
-def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotation: float = 10.0,
-               check: bool = True, order: int = 1, progress: bool = True) -> TomoStack:
+def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, nslices: int | None = None,
+               max_rotation: float = 10.0, check: bool = True, order: int = 1, progress: bool = True) -> TomoStack:
     """Find and correct the tilt-axis offset and in-plane rotation of a registered stack.
 
     Parameters
@@ -261,7 +262,9 @@ def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotati
         Centre-of-mass sinusoids in several columns (pillars, needles, particles), or rotation from
         the traces in the maximum image (particles) with the offset from the centre of mass.
     slices : sequence of int, optional
-        Columns ``x`` to track (default: up to 24 columns whose projected mass is constant).
+        Columns ``x`` to track (default: up to ``nslices`` columns whose projected mass is constant).
+    nslices : int, optional
+        How many columns to choose when ``slices`` is not given (ETSpy's name; default 24).
     max_rotation : float
         Largest rotation (degrees) accepted; a larger estimate is refused with a warning.
     check : bool
@@ -280,9 +283,11 @@ def tilt_align(stack: TomoStack, method: str = "CoM", *, slices=None, max_rotati
         estimate, the candidate scores and the choice.
     """
     check_stack(stack, "stack")
+    if nslices is not None and (isinstance(nslices, bool) or int(nslices) < 2):
+        raise ValueError(f"nslices: at least 2 columns expected, got {nslices!r}")
     images = np.asarray(stack.data)
-    est = estimate_tilt_axis(images, stack.tilts, method=method, slices=slices,
-                             max_rotation=max_rotation, check=check, progress=progress)
+    est = estimate_tilt_axis(images, stack.tilts, method=method, slices=slices, max_rotation=max_rotation,
+                             check=check, progress=progress, n_slices=24 if nslices is None else int(nslices))
     step = Alignment(np.zeros((stack.n_projections, 2)), est["rotation"], est["offset"])
     data = warp(images, step, order=order, fill=vacuum_fill(images))
     total = alignment_of(stack).then(rotation=est["rotation"], translation=(est["offset"], 0.0))

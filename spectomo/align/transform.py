@@ -215,13 +215,14 @@ def _pixel_size_nm(stack) -> tuple[float, float] | None:
     return sizes[0], sizes[1]
 
 
-def pixel_ratio(source, other, *, name: str = "other") -> float:
+def pixel_ratio(source, other, *, name: str = "other", source_shape=None) -> float:
     """``source`` pixel size / ``other`` pixel size, checked against the fields of view.
 
     Calibrated axes (nm, µm, Å, pm) give the ratio; without calibration the image sizes must be
-    equal or in the same ratio along both axes.
+    equal or in the same ratio along both axes. ``source_shape`` ``(ny, nx)`` replaces the
+    source's image size (a cropped source: its size before the crop).
     """
-    sy, sx = source.axes_manager.signal_shape[::-1]
+    sy, sx = source.axes_manager.signal_shape[::-1] if source_shape is None else source_shape
     oy, ox = other.axes_manager.signal_shape[::-1]
     ps, po = _pixel_size_nm(source), _pixel_size_nm(other)
     if ps is not None and po is not None:
@@ -266,13 +267,25 @@ def _align_one(source: TomoStack, other, alignment: Alignment, order: int, name:
     if not alignment_of(other).is_identity:
         raise ValueError(f"{name}: already carries an alignment (shifts, tilt_axis_rotation or "
                          "tilt_axis_offset in metadata.Tomography); pass the unaligned stack")
-    ratio = pixel_ratio(source, other, name=name)
+    crop = source.metadata.get_item(f"{NODE}.cropped")
+    crop = crop.as_dictionary() if hasattr(crop, "as_dictionary") else crop
+    if crop and (not np.isclose(crop["tilt_axis_rotation"], alignment.rotation)
+                 or not np.isclose(crop["tilt_axis_offset"], alignment.offset)):
+        raise ValueError(f"{name}: the aligned stack was cropped (stack_register(crop=True)) and then rotated or "
+                         "offset about the cropped centre, which align_other cannot replay on the full frame; "
+                         "crop as the last step (align_other crops the other stacks alike)")
+    ratio = pixel_ratio(source, other, name=name, source_shape=crop["shape"] if crop else None)
     scaled = alignment.scaled(ratio)
     data = warp(np.asarray(other.data), scaled, order=order, fill=vacuum_fill(other.data))
     new = aligned_copy(other, data, scaled, "align_other", source=source.metadata.General.title,
                        pixel_ratio=ratio)
     if t_other is None:
         new.tilts = source.tilts
+    if crop:  # the source was cropped after registration (stack_register(crop=True)): crop alike
+        (y0, y1), (x0, x1) = [[int(round(v * ratio)) for v in crop[k]] for k in ("rows", "columns")]
+        new = new.isig[x0:x1, y0:y1]
+        new.metadata.set_item(f"{NODE}.cropped", {"rows": [y0, y1], "columns": [x0, x1],
+                                                  "shape": list(other.data.shape[1:])})
     return new
 
 

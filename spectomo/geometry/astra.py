@@ -113,8 +113,9 @@ class SliceSolver:
                 raise ValueError("masked: a sinogram mask needs method SIRT or SART on the CPU")
             self.mask = track("data2d", astra.data2d.create("-sino", pg, 1.0))
             opts["SinogramMaskId"] = self.mask
-        if method in ITERATIVE and constrain:
-            opts["MinConstraint"] = 0.0
+        if method in ITERATIVE and constrain is not False and constrain is not None:
+            # True: non-negativity; a number: that lower bound (ETSpy's ``thresh``)
+            opts["MinConstraint"] = 0.0 if constrain is True else float(constrain)
         if method == "SART":
             opts["ProjectionOrder"] = "custom"
             opts["ProjectionOrderList"] = np.array(_sart_order(len(tilts)))

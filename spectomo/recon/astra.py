@@ -120,8 +120,18 @@ class SIRTSolver(Solver):
         return {"volume": self.x.copy()}
 
     def signature(self) -> tuple[list, dict]:
-        return [self.sinos], {"method": self.label, "constrain": bool(self.constrain), "tilts": self.tilts.tolist(),
+        return [self.sinos], {"method": self.label, "constrain": self.constrain if isinstance(self.constrain, bool) else float(self.constrain), "tilts": self.tilts.tolist(),
                               "nz": self.x.shape[2]}
+
+
+def _alias(etspy_value, etspy_name: str, value, name: str, default):
+    """One value from an option given under ETSpy's name or spectomo's (both only if they agree)."""
+    if etspy_value is None:
+        return value
+    if value != default and value != etspy_value:
+        raise ValueError(f"{etspy_name}/{name}: the same option given twice with different values "
+                         f"({etspy_value!r}, {value!r})")
+    return etspy_value
 
 
 def _check_iterations(iterations) -> int:
@@ -180,7 +190,8 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int | str 
                 thickness: int | None = None, cuda=None, n_jobs: int | None = None,
                 filter_type: str = "ram-lak", tol: float | None = None, callback=None,
                 check_every: int | None = None, checkpoint=None, checkpoint_every: int | None = None,
-                auto_options: dict | None = None, progress: bool = True) -> RecStack:
+                auto_options: dict | None = None, thresh: float = 0.0, sino_filter: str | None = None,
+                ncores: int | None = None, progress: bool = True) -> RecStack:
     """Reconstruct an aligned tilt series slice by slice with ASTRA.
 
     Parameters
@@ -211,6 +222,11 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int | str 
         :func:`spectomo.reconstruct_tgv`): the objective is ``‖W x − b‖²`` over all slices, computed
         every ``check_every`` iterations (default: only after the last); ``callback(info)`` then
         gets the current volume as ``info.volumes()["volume"]``.
+    thresh : float
+        SIRT/SART with ``constrain``: the lower bound of the voxels (ETSpy's ``thresh``; default 0,
+        non-negativity).
+    sino_filter, ncores
+        ETSpy's names for ``filter_type`` and ``n_jobs`` (given both ways, they must agree).
     progress : bool
         Progress bars over iterations and slices.
 
@@ -223,6 +239,10 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int | str 
     """
     check_stack(stack, "stack")
     _check_method(method)
+    filter_type = _alias(sino_filter, "sino_filter", filter_type, "filter_type", "ram-lak")
+    n_jobs = _alias(ncores, "ncores", n_jobs, "n_jobs", None)
+    if not np.isfinite(thresh):
+        raise ValueError(f"thresh: a finite lower bound expected, got {thresh!r}")
     auto = iterations == "auto"
     if auto and method not in ITERATIVE:
         raise ValueError(f"iterations='auto': only for the iterative methods {list(ITERATIVE)}, not {method}")
@@ -245,12 +265,13 @@ def reconstruct(stack: TomoStack, method: str = "FBP", *, iterations: int | str 
             iterations, auto_md = choose_iterations(stack, method=method, constrain=constrain, cuda=use_cuda,
                                                     n_jobs=n_jobs, thickness=thickness, options=auto_options,
                                                     progress=progress, name=stack.metadata.General.title or "stack")
-        with SIRTSolver(sinograms(stack.data), stack.tilts, method=method, constrain=constrain, cuda=use_cuda,
+        bound = (float(thresh) if thresh else True) if constrain else False
+        with SIRTSolver(sinograms(stack.data), stack.tilts, method=method, constrain=bound, cuda=use_cuda,
                         n_jobs=n_jobs, thickness=thickness, progress=progress) as solver:
             record = run(solver, iterations, tol=tol, callback=callback, check_every=check_every or iterations,
                          checkpoint=checkpoint, checkpoint_every=checkpoint_every or iterations, progress=progress)
         vol = solver.x
-        info.update(record.provenance(), constrain=bool(constrain))
+        info.update(record.provenance(), constrain=bool(constrain), thresh=float(thresh) if constrain else 0.0)
         if auto:
             info["auto"] = auto_md
     else:
