@@ -39,6 +39,17 @@ def main() -> None:
                         replayed_index=np.arange(0, 77, 8), replayed=np.asarray(replayed.data, dtype=np.float32)[::8])
     ali.inav[:9].save(HERE / "etspy_needle_aligned.hspy", overwrite=True)
 
+    # ETSpy's notebook workflow on the small real-header MRC of tests/data/etspy
+    nb = etspy.load(HERE / "etspy" / "needle_fei.mrc")
+    nb_reg = nb.stack_register("PC")
+    nb_ali = nb_reg.tilt_align("CoM")
+    nb_rec = nb_ali.align_other(etspy.load(HERE / "etspy" / "needle_fei.mrc")).reconstruct("SIRT", iterations=20,
+                                                                                            cuda=False)
+    np.savez_compressed(HERE / "etspy_notebook_reference.npz", shifts=np.asarray(nb_ali.shifts.data),
+                        register_shifts=np.asarray(nb_reg.shifts.data),
+                        tiltaxis=float(nb_ali.metadata.Tomography.tiltaxis),
+                        yshift=float(nb_ali.metadata.Tomography.yshift), recon_shape=np.array(nb_rec.data.shape))
+
     # trans_stack on a seeded synthetic stack, and the layout of a reconstruction
     rng = np.random.default_rng(0)
     img = rng.random((3, 24, 20)).astype(np.float32)

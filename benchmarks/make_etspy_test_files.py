@@ -40,7 +40,7 @@ def shrink_mrc(src: Path, dst: Path, size: int) -> None:
 def main(folder: str) -> None:
     src = Path(folder)
     OUT.mkdir(parents=True, exist_ok=True)
-    shrink_mrc(src / "HAADF.mrc", OUT / "needle_fei.mrc", 32)
+    shrink_mrc(src / "HAADF.mrc", OUT / "needle_fei.mrc", 64)
     for f in sorted((src / "SerialEM_Multiframe_Test").glob("test_00?.mrc")):
         shrink_mrc(f, OUT / f"serialem_{f.stem}.mrc", 16)
         shutil.copy(f.with_suffix(".mdoc"), OUT / f"serialem_{f.stem}.mdoc")

@@ -30,7 +30,8 @@ from .tilts import (TiltsNotFoundError, find_tilt_file, find_tilts, internal_til
 __all__ = ["load", "save", "atomic_path", "pick_signal"]
 
 
-def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, frames: str = "sum", **kwargs):
+def load(path, tilts=None, mdocs=None, *, signal: str | None = None, lazy: bool = False, frames: str = "sum",
+         **kwargs):
     """Load a tilt series (or any signal HyperSpy reads).
 
     Parameters
@@ -42,6 +43,9 @@ def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, fra
     tilts : array_like, shape (n_tilts,), optional
         Tilt angles in degrees. Overrides any found in or beside the file(s); for a list of files,
         one per file in the list's order.
+    mdocs : list of paths, optional
+        For a list of SerialEM files: their ``.mdoc`` files, when not beside them with the same
+        stem (ETSpy's argument).
     signal : str, optional
         For files holding several signals: ``'EDS'`` (the spectrum image), ``'image'`` (a 2D
         image), or part of the wanted signal's title or type (e.g. ``'HAADF'``); of several
@@ -86,7 +90,9 @@ def load(path, tilts=None, *, signal: str | None = None, lazy: bool = False, fra
     if many:
         from .series import load_series
 
-        return load_series(paths, tilts, lazy=lazy, frames=frames, signal=signal, **kwargs)
+        return load_series(paths, tilts, lazy=lazy, frames=frames, signal=signal, mdocs=mdocs, **kwargs)
+    if mdocs is not None:
+        raise ValueError("mdocs: only for a list of SerialEM files; a single file's .mdoc is found beside it")
     sig = _adopt(pick_signal(_read(paths[0], lazy=lazy, **kwargs), signal, paths[0]))
     if isinstance(sig, (RecStack, LazyRecStack)):
         return sig

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..signals import NODE, TomoStack, warn_vacuum_offset
-from .tilts import TiltsNotFoundError, find_tilts, internal_tilts, stage_tilt
+from .tilts import TiltsNotFoundError, find_tilts, internal_tilts, read_mdoc_tilts, stage_tilt
 
 __all__ = ["load_series"]
 
 
-def _angle(sig, path: Path) -> float | None:
+def _angle(sig, path: Path, mdoc=None) -> float | None:
     """One file's tilt: the stage tilt of a single image, or the common angle of its frames."""
     if sig.data.ndim == 2:
         t = stage_tilt(sig)
@@ -27,7 +27,7 @@ def _angle(sig, path: Path) -> float | None:
             return t
     inner, _ = internal_tilts(sig, path)
     if inner is None:
-        inner = find_tilts(path)
+        inner = read_mdoc_tilts(mdoc) if mdoc is not None else find_tilts(path)
     if inner is None or not len(inner):
         return None
     if np.ptp(inner) > 0.1:
@@ -36,7 +36,8 @@ def _angle(sig, path: Path) -> float | None:
     return float(np.mean(inner))
 
 
-def load_series(paths: list, tilts=None, *, lazy: bool = False, frames: str = "sum", signal=None, **kwargs):
+def load_series(paths: list, tilts=None, *, lazy: bool = False, frames: str = "sum", signal=None, mdocs=None,
+                **kwargs):
     """A :class:`TomoStack` from one file per tilt (module docstring); see :func:`spectomo.load`."""
     from .files import _read, pick_signal
 
@@ -59,7 +60,9 @@ def load_series(paths: list, tilts=None, *, lazy: bool = False, frames: str = "s
         order = np.arange(len(paths))
         source = "given"
     else:
-        found = [_angle(s, p) for s, p in zip(sigs, paths)]
+        if mdocs is not None and len(mdocs) != len(paths):
+            raise ValueError(f"mdocs: {len(mdocs)} files for {len(paths)} data files")
+        found = [_angle(s, p, None if mdocs is None else mdocs[i]) for i, (s, p) in enumerate(zip(sigs, paths))]
         missing = [p.name for p, a in zip(paths, found) if a is None]
         if missing:
             raise TiltsNotFoundError(f"no tilt angle for {', '.join(missing)} (no stage tilt in the metadata, no "
