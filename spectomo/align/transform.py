@@ -319,6 +319,15 @@ def align_other(stack: TomoStack, other, *, order: int = 1):
     """
     check_stack(stack, "stack", min_tilts=1)
     alignment = alignment_of(stack)
+    if not isinstance(other, (dict, TomoStack, LazyTomoStack)):
+        raise TypeError(f"other: expected a TomoStack (or a dict of them), got {type(other).__name__}")
+    if isinstance(other, dict) and not other:
+        raise ValueError("other: an empty dict; expected stacks to align")
+    if alignment.is_identity and not stack.metadata.has_item(f"{NODE}.Alignment_log"):
+        # as ETSpy: a stack that never went through an alignment step is align_other called on the raw
+        # stack by mistake (an alignment step that found nothing to correct is replayed as it is)
+        raise ValueError("stack: No transformations have been applied to this stack (no alignment step in "
+                         "metadata.Tomography); call align_other on the aligned stack")
     if isinstance(other, dict):
         if type(other) is dict:
             out = {}

@@ -25,7 +25,7 @@ from ..signals import NODE, LazyRecStack, LazyTomoStack, RecStack, TiltMismatchE
 from ..validation import InputWarning, existing_file
 from .etspy import etspy_metadata_to_spectomo, from_etspy, is_etspy
 from .tilts import (TiltsNotFoundError, find_tilt_file, find_tilts, internal_tilts, read_mdoc_tilts,
-                    read_tilt_file)
+                    read_tilt_file, stage_tilt)
 
 __all__ = ["load", "save", "atomic_path", "pick_signal"]
 
@@ -107,6 +107,8 @@ def load(path, tilts=None, mdocs=None, *, signal: str | None = None, lazy: bool 
         sidecar = find_tilt_file(paths[0])
         if tilts is None and sidecar is not None:
             tilts, source = find_tilts(paths[0]), f"{sidecar.name}"
+        if tilts is None and sig.data.ndim == 2 and stage_tilt(sig) is not None:  # one image, e.g. a .dm3
+            tilts, source = [stage_tilt(sig)], "stage tilt"
         elif tilts is not None and sidecar is not None:
             _compare_sidecar(tilts, source, sidecar)
     if source not in (None, "given", "metadata"):
@@ -209,10 +211,18 @@ def _describe(sig) -> str:
     return (f"{type(sig).__name__} '{sig.metadata.General.title}' {tuple(sig.data.shape)}")
 
 
+_HDF5 = (".h5", ".hdf5")
+
+
 def _read(path: Path, **kwargs):
     """``hyperspy.load`` of one file, with errors that name the file."""
     import hyperspy.api as hs
 
+    if path.suffix.lower() in _HDF5 and "reader" not in kwargs:
+        try:  # .h5/.hdf5 match several readers (USID, HSPY, …): spectomo and ETSpy write HSPY
+            return hs.load(str(path), reader="HSPY", **kwargs)
+        except Exception:  # noqa: BLE001 - not an HSPY file: let HyperSpy choose below
+            pass
     try:
         return hs.load(str(path), **kwargs)
     except Exception as err:  # noqa: BLE001 - readers raise anything from OSError to KeyError
@@ -263,5 +273,7 @@ def save(signal, path, *, overwrite: bool = True, **kwargs) -> Path:
     if path.exists() and not overwrite:
         raise FileExistsError(f"path: {path} exists (pass overwrite=True to replace it)")
     with atomic_path(path) as tmp:
+        if path.suffix.lower() in _HDF5 and "file_format" not in kwargs:
+            kwargs["file_format"] = "HSPY"  # .h5/.hdf5: HyperSpy's own format, not USID
         signal.save(str(tmp), overwrite=True, **kwargs)
     return path
