@@ -252,3 +252,20 @@ def test_correction_inputs_are_checked(absorbing):
         s.metadata.Acquisition_instrument.TEM.Detector.EDS.__delattr__("geometry")
     with pytest.raises(ValueError, match="detector"):
         spectomo.correct_absorption(plain, progress=False)
+
+
+def test_orientation_is_chosen_from_the_data(absorbing):
+    # the same data with the tilts stored with the opposite sign reconstruct mirrored along the beam:
+    # the detectors then look from the other side, and the first pass's model misfit says so
+    maps = {ln: absorbing.net_counts[ln] for ln in absorbing.lines}
+    flipped = {}
+    for ln, s in maps.items():
+        flipped[ln] = s.deepcopy()
+        flipped[ln].tilts = -s.tilts
+    for data, want in ((maps, "standard"), (flipped, "mirrored")):
+        res = spectomo.correct_absorption(data, recon_options={"iterations": 100}, iterations=1, progress=False)
+        fit = res.parameters["orientation_misfit"]
+        assert res.parameters["orientation"] == want and fit[want] < fit[{"standard": "mirrored",
+                                                                           "mirrored": "standard"}[want]]
+    with pytest.raises(ValueError, match="orientation"):
+        spectomo.correct_absorption(maps, orientation="up", progress=False)

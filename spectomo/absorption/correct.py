@@ -42,7 +42,7 @@ from ..quantify import quantify
 from ..recon import reconstruct, reconstruct_hebt, reconstruct_tgv
 from ..recon.channels import check_channels
 
-__all__ = ["correct_absorption", "AbsorptionCorrection", "estimate_shadow_curve"]
+__all__ = ["correct_absorption", "AbsorptionCorrection", "estimate_shadow_curve", "mirrored"]
 
 ASTRA_METHODS = ("FBP", "SIRT", "SART")
 METHODS = ASTRA_METHODS + ("tgv", "hebt")
@@ -175,11 +175,43 @@ def _project(vols: list, tilts, ny: int) -> list:
     return [np.stack([o[k] for o in out]) for k in range(len(vols))]
 
 
+def _model(f: list, mu: np.ndarray, det: Detector, shadowing, tilts, shape, engine: str) -> tuple[dict, dict]:
+    """``p_l(t) = P_t[f_l]`` and ``m_l(t) = P_t[A_{t,l} f_l]`` for every tilt, as lists per line."""
+    n_t, ny, nx = shape
+    vis = shadowing.visible(det, tilts) if shadowing is not None else np.ones((n_t, det.n_detectors))
+    weights = det.weights[None, :] * vis
+    dirs = det.directions(tilts)
+    plain = [np.empty((n_t, ny, nx)) for _ in f]
+    model = [np.empty((n_t, ny, nx)) for _ in f]
+    for i in range(n_t):
+        a = attenuation_factors(mu, dirs[i], weights[i], engine=engine)
+        proj = _project(f + [fk * ak for fk, ak in zip(f, a)], [tilts[i]], ny)
+        for k in range(len(f)):
+            plain[k][i], model[k][i] = proj[k][0], proj[len(f) + k][0]
+    return plain, model
+
+
+def _misfit(observed: dict, model: dict, curve) -> float:
+    """Weighted squared misfit ``Σ (y − g m)² / (g m + 1)`` of the attenuated model over every map."""
+    total = 0.0
+    for n, y in observed.items():
+        gm = curve[:, None, None] * model[n]
+        total += float(np.sum((y - gm) ** 2 / (np.abs(gm) + 1.0)))
+    return total
+
+
+def mirrored(det: Detector) -> Detector:
+    """The same detectors seen from the other side of the specimen (elevations negated): what the
+    detectors are in a reconstruction mirrored along the beam, e.g. from tilts stored with the
+    opposite sign (docs/absorption.md, orientation)."""
+    return Detector(-det.elevation, det.azimuth, det.solid_angle, name=f"{det.name} (mirrored)")
+
+
 def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = None,
                        shadowing: HolderShadow | None = None, method: str = "SIRT", recon_options: dict | None = None,
                        quantify_options: dict | None = None, shadow_curve="auto", iterations: int = 6,
-                       tol: float = 0.2, regions=None, engine: str = "auto", progress: bool = True
-                       ) -> AbsorptionCorrection:
+                       tol: float = 0.2, regions=None, orientation: str = "auto", engine: str = "auto",
+                       progress: bool = True) -> AbsorptionCorrection:
     """Correct EDS maps for X-ray absorption (and holder shadowing) in 3D and reconstruct them.
 
     Parameters
@@ -210,6 +242,12 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
     regions : list of bool arrays (nx, ny, nz), optional
         Regions whose mean composition decides convergence; default the particle and each
         majority-element phase of the uncorrected quantification.
+    orientation : {'auto', 'standard', 'mirrored'}
+        Which side of the reconstructed volume the detectors look from. ``'standard'``: spectomo's
+        convention (electrons along +z at 0° tilt, detectors on the −z side); ``'mirrored'``: the
+        other side, as in a volume reconstructed from tilts stored with the opposite sign.
+        ``'auto'``: on the first pass, the model of both is compared with the measured maps and the
+        one that fits better is kept (both misfits in ``parameters['orientation_misfit']``).
     engine : {'auto', 'opencl', 'numpy'}
         For the attenuation factors.
     progress : bool
@@ -249,11 +287,11 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
     qopts = dict(quantify_options or {})
     qopts.setdefault("progress", False)
 
+    if orientation not in ("auto", "standard", "mirrored"):
+        raise ValueError(f"orientation: expected 'auto', 'standard' or 'mirrored', got {orientation!r}")
     names = list(stacks)
     observed = {n: np.asarray(s.data, dtype=np.float64) for n, s in stacks.items()}
-    vis = shadowing.visible(det, tilts) if shadowing is not None else np.ones((n_t, det.n_detectors))
-    weights = det.weights[None, :] * vis
-    dirs = det.directions(tilts)
+    shape = (n_t, ny, first.data.shape[2])
 
     vols = _reconstruct(stacks, method, haadf, ropts, progress)
     if ropts.get("iterations") == "auto" and method in ("SIRT", "SART"):
@@ -266,22 +304,33 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
     elements = list(q.weight_percent)
     energies = {n: physics.line_energy(n) for n in names}
     vox_cm = float(q.parameters["voxel_size_nm"]) * 1e-7
+    misfits = {}
+
+    def curve_for(model):
+        if given_curve is not None:
+            return given_curve
+        return estimate_shadow_curve(observed, model) if shadow_curve is not None else np.ones(n_t)
+
     for it in tqdm(range(iterations), desc="Absorption correction", disable=not progress, leave=False):
         rho = _densities(q)
         mu = np.stack([sum(physics.mass_attenuation(el, energies[n]) * rho[el] for el in elements)
                        for n in names]).astype(np.float32) * np.float32(vox_cm)
         f = [np.clip(np.asarray(vols[n].data, dtype=np.float64), 0, None) for n in names]
-        model = {n: np.empty((n_t, ny, first.data.shape[2])) for n in names}
-        plain = {n: np.empty_like(model[n]) for n in names}
-        for i in range(n_t):
-            a = attenuation_factors(mu, dirs[i], weights[i], engine=engine)
-            proj = _project(f + [fk * ak for fk, ak in zip(f, a)], [tilts[i]], ny)
-            for k, n in enumerate(names):
-                plain[n][i], model[n][i] = proj[k][0], proj[len(names) + k][0]
-        if given_curve is not None:
-            curve = given_curve
-        elif shadow_curve is not None:
-            curve = estimate_shadow_curve(observed, model)
+        if it == 0 and orientation == "auto":
+            candidates = {}
+            for label, d in (("standard", det), ("mirrored", mirrored(det))):
+                p_, m_ = _model(f, mu, d, shadowing, tilts, shape, engine)
+                m_ = dict(zip(names, m_))
+                misfits[label] = _misfit(observed, m_, curve_for(m_))
+                candidates[label] = (d, dict(zip(names, p_)), m_)
+            orientation = min(misfits, key=misfits.get)
+            det, plain, model = candidates[orientation]
+        else:
+            if it == 0 and orientation == "mirrored":
+                det = mirrored(det)
+            p_, m_ = _model(f, mu, det, shadowing, tilts, shape, engine)
+            plain, model = dict(zip(names, p_)), dict(zip(names, m_))
+        curve = curve_for(model)
         transmission = {n: model[n].sum(axis=(1, 2)) / np.maximum(plain[n].sum(axis=(1, 2)), 1e-30) for n in names}
         corrected = {}
         for n in names:
@@ -305,7 +354,9 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
               ("given" if given_curve is not None else "none"), "iterations_run": len(history),
               "iterations": iterations, "tol_wt%": float(tol), "tilts": np.asarray(tilts, dtype=float),
               "converged": bool(history and history[-1]["max_region_change_wt%"] < tol),
-              "beam_direction": "+z at 0° tilt; detectors on the −z side (spectomo.geometry.detector)"}
+              "orientation": orientation, "orientation_misfit": misfits or None,
+              "beam_direction": "+z at 0° tilt; detectors on the −z side (spectomo.geometry.detector)"
+              + (" — mirrored: detectors on the +z side" if orientation == "mirrored" else "")}
     for v in list(vols.values()) + list(q.weight_percent.values()) + [q.density, q.mask]:
         if v is not None:
             v.metadata.set_item("Absorption", {k: val for k, val in params.items() if val is not None})
