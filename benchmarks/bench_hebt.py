@@ -21,22 +21,14 @@ from spectomo.geometry.astra import reconstruct_sinograms
 from spectomo.recon.hebt import HEBTSolver
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--slices", type=int, default=128)
-    ap.add_argument("--size", type=int, default=128)
-    ap.add_argument("--tilts", type=int, default=37)
-    ap.add_argument("--iterations", type=int, default=20)
-    ap.add_argument("--sirt-iterations", type=int, default=10)
-    ap.add_argument("--repeats", type=int, default=3, help="repeats of each timing (the median is shown)")
-    args = ap.parse_args(argv)
-    n, nx = args.size, args.slices
-    tilts = np.linspace(-72, 72, args.tilts)
+def run(n: int, nx: int, n_tilts: int, iterations: int, repeats: int, sirt_iterations: int) -> dict:
+    """HEBT seconds per iteration on ``nx`` slices of ``n``², 2 elements + HAADF; ``sirt_iterations=0``
+    skips the ASTRA comparison."""
+    tilts = np.linspace(-72, 72, n_tilts)
     rng = np.random.default_rng(0)
     maps = [rng.poisson(5.0, (len(tilts), n, nx)).astype(np.float32) for _ in range(2)]
     haadf = (80 * maps[0] + 200 * maps[1]).astype(np.float32)
-    solver = HEBTSolver(maps, haadf, tilts, (80.0, 200.0), 0.8,
-                        capacity=1 + args.iterations * (args.repeats + 1))
+    solver = HEBTSolver(maps, haadf, tilts, (80.0, 200.0), 0.8, capacity=1 + iterations * (repeats + 1))
     o = solver.ops
     solver.step(1)
     o.finish()
@@ -50,10 +42,10 @@ def main(argv=None) -> None:
         return float(np.median(out))
 
     def iterate():
-        solver.step(args.iterations)
+        solver.step(iterations)
         o.finish()
 
-    t_it = timed(iterate, args.repeats) / args.iterations
+    t_it = timed(iterate, repeats) / iterations
     vol, sino = solver.buf["x"], solver.buf["g"]
 
     def project():
@@ -62,22 +54,37 @@ def main(argv=None) -> None:
         o.finish()
 
     project()
-    t_proj = timed(project, args.repeats)
-    sinos = np.concatenate([m.transpose(2, 0, 1) for m in maps])  # (2·nx, tilts, n)
-    reconstruct_sinograms(sinos[:2], tilts, method="SIRT", iterations=2, cuda=False, progress=False)
+    t_proj = timed(project, repeats)
+    t_astra = float("nan")
+    if sirt_iterations:
+        sinos = np.concatenate([m.transpose(2, 0, 1) for m in maps])  # (2·nx, tilts, n)
+        reconstruct_sinograms(sinos[:2], tilts, method="SIRT", iterations=2, cuda=False, progress=False)
 
-    def astra():
-        reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=args.sirt_iterations, cuda=False,
-                              progress=False)
+        def astra():
+            reconstruct_sinograms(sinos, tilts, method="SIRT", iterations=sirt_iterations, cuda=False,
+                                  progress=False)
 
-    t_astra = timed(astra, max(1, args.repeats - 1)) / args.sirt_iterations / 2
-    per_channel = t_it / 2
-    print(f"{nx} slices × {n}² × {len(tilts)} tilts, 2 elements + HAADF; device {o.rt.device.name.strip()}, "
+        t_astra = timed(astra, max(1, repeats - 1)) / sirt_iterations / 2
+    return {"device": o.rt.device.name.strip(), "hebt_s_per_it": t_it, "per_channel": t_it / 2,
+            "projector_s": t_proj, "astra_s_per_channel": t_astra}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--slices", type=int, default=128)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--tilts", type=int, default=37)
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--sirt-iterations", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=3, help="repeats of each timing (the median is shown)")
+    args = ap.parse_args(argv)
+    r = run(args.size, args.slices, args.tilts, args.iterations, args.repeats, args.sirt_iterations)
+    print(f"{args.slices} slices × {args.size}² × {args.tilts} tilts, 2 elements + HAADF; device {r['device']}, "
           f"{os.cpu_count()} cores")
-    print(f"  HEBT                 {t_it:.4f} s/iteration  ({per_channel:.4f} s per element channel)")
-    print(f"  projector pair alone {t_proj:.4f} s  ({100 * t_proj / t_it:.0f} % of an iteration)")
-    print(f"  ASTRA SIRT (CPU)     {t_astra:.4f} s/iteration per channel")
-    print(f"  throughput ratio     {t_astra / per_channel:.1f}× ASTRA per element channel (goal ≥ 10×)")
+    print(f"  HEBT                 {r['hebt_s_per_it']:.4f} s/iteration  ({r['per_channel']:.4f} s per element channel)")
+    print(f"  projector pair alone {r['projector_s']:.4f} s  ({100 * r['projector_s'] / r['hebt_s_per_it']:.0f} % of an iteration)")
+    print(f"  ASTRA SIRT (CPU)     {r['astra_s_per_channel']:.4f} s/iteration per channel")
+    print(f"  throughput ratio     {r['astra_s_per_channel'] / r['per_channel']:.1f}× ASTRA per element channel (goal ≥ 10×)")
 
 
 if __name__ == "__main__":
