@@ -15,6 +15,25 @@ see docs/architecture.md.
 """
 
 from ._version import __version__
+
+
+def _import_exspy_quietly() -> None:
+    """Import exspy once with its HyperSpy import-path deprecation warnings silenced.
+
+    exspy 0.3 imports names HyperSpy 2.x has moved; each import prints a VisibleDeprecationWarning
+    that users cannot act on. The filter covers only this import and only those messages, so the
+    user's own warnings (and any other warning from either package) still show.
+    """
+    import warnings
+
+    from hyperspy.exceptions import VisibleDeprecationWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=VisibleDeprecationWarning, message=r"Importing `\w+` from `hyperspy\._signals")
+        import exspy  # noqa: F401
+
+
+_import_exspy_quietly()
 from .validation import InputWarning  # noqa: E402
 from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
 from .io import from_etspy, from_etspy_volume, load, save, to_etspy_volume  # noqa: E402

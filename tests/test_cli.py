@@ -91,3 +91,12 @@ def test_info_runs(capsys):
 
 def test_bad_size_is_rejected(capsys):
     assert main(["demo", "--size", "2"]) == 2
+
+
+def test_import_prints_no_third_party_deprecations():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import spectomo"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert "Deprecat" not in out.stderr and "Numba is not installed" not in out.stderr, out.stderr
