@@ -362,3 +362,25 @@ def test_recon_error_bad_slice(aligned):  # test_sirt_error_no_slice, test_recon
         aligned.recon_error(1000, iterations=2)
     with pytest.raises(AttributeError, match="tilt"):
         TomoStack(np.asarray(aligned.data)).recon_error(32, iterations=2)
+
+
+def test_per_tilt_eds_files_become_one_series(tmp_path):
+    # one spectrum image per tilt, as Bruker/Velox write them (stage tilt in the metadata), any order
+    from spectomo.datasets import simulate
+
+    sim = _quiet(simulate, "core_shell", size=12, tilts=[-30.0, 0.0, 30.0], energy_channels=256,
+                 energy_scale=0.08, progress=False)
+    files = []
+    for i, t in enumerate(sim.tilts):
+        si = sim.eds.inav[:, :, i]
+        si.metadata.set_item("Acquisition_instrument.TEM.Stage.tilt_alpha", float(t))
+        si.metadata.Tomography.__delattr__("tilts")
+        files.append(spectomo.save(si, tmp_path / f"tilt_{i}.hspy"))
+    series = _quiet(spectomo.load, files[::-1], signal="EDS")
+    assert series.axes_manager.navigation_shape == (12, 12, 3) and "EDS" in type(series).__name__
+    np.testing.assert_array_equal(series.metadata.Tomography.tilts, sim.tilts)
+    a = _quiet(spectomo.extract_maps, series, method="windows", progress=False)
+    b = _quiet(spectomo.extract_maps, sim.eds, method="windows", progress=False)
+    for line in b:
+        np.testing.assert_allclose(a[line].data, b[line].data)
+        np.testing.assert_array_equal(a[line].tilts, sim.tilts)
