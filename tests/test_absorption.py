@@ -269,3 +269,20 @@ def test_orientation_is_chosen_from_the_data(absorbing):
                                                                            "mirrored": "standard"}[want]]
     with pytest.raises(ValueError, match="orientation"):
         spectomo.correct_absorption(maps, orientation="up", progress=False)
+
+
+def test_without_a_dose_the_mean_density_scales_the_mass(absorbing):
+    maps = {}
+    for ln in absorbing.lines:
+        s = absorbing.net_counts[ln].deepcopy()
+        s.metadata.Acquisition_instrument.TEM.__delattr__("beam_current")  # as in many real files
+        maps[ln] = s
+    with pytest.raises(ValueError, match="density="):
+        spectomo.correct_absorption(maps, recon_options={"iterations": 100}, progress=False)
+    ph = absorbing.phantom
+    mean = float(ph.density[ph.density > 0.5 * ph.density.max()].mean())
+    res = spectomo.correct_absorption(maps, recon_options={"iterations": 100}, density=mean, progress=False)
+    assert res.quantification.density is None and res.parameters["density_from"].startswith("density=")
+    assert worst_composition_error(composition_table(res.quantification, ph)) <= 2.0
+    with pytest.raises(ValueError, match="density"):
+        spectomo.correct_absorption(maps, density=8000.0, progress=False)  # kg/m³ by mistake

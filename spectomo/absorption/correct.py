@@ -118,12 +118,39 @@ def _reconstruct(stacks: dict, method: str, haadf, options: dict, progress: bool
     return {n: reconstruct(s, method, progress=False, **options) for n, s in stacks.items()}
 
 
-def _densities(q) -> dict:
-    """Partial densities ``ρ_A`` (g/cm³) from a Quantification."""
-    if q.density is None:
-        raise ValueError("quantify_options: absorption needs absolute densities; give the dose (or beam current and "
-                         "live time in the metadata) and the voxel size, so quantify returns a density")
-    rho = np.asarray(q.density.data, dtype=np.float64)
+def _relative_mass(q, vols) -> np.ndarray:
+    """The mass per voxel up to one factor, ``Σ_A k_A X_A`` with the quantification's factors."""
+    k = {n: v for n, v in q.factors.items()}
+    method = q.parameters["method"]
+    mass = 0.0
+    for el, name in q.lines.items():
+        x = np.clip(np.asarray(vols[name].data, dtype=np.float64), 0, None)
+        if method == "cross_section":
+            mass = mass + x * physics.atomic_weight(el) / k[name]
+        elif method == "hebt":
+            mass = mass + x * q.parameters["ratios"][name] / k[name]
+        else:
+            mass = mass + x * k[name]
+    return np.asarray(mass)
+
+
+def _densities(q, vols, density: float | None) -> dict:
+    """Partial densities ``ρ_A`` (g/cm³): from the quantification's density volume, or, without a dose,
+    the relative mass scaled so that its median inside the particle mask is ``density`` (the median:
+    edge voxels, part vacuum, would pull a mean below the material's density)."""
+    if q.density is not None:
+        rho = np.asarray(q.density.data, dtype=np.float64)
+    elif density is not None:
+        mass = _relative_mass(q, vols)
+        inside = np.asarray(q.mask.data, dtype=bool)
+        typical = float(np.median(mass[inside])) if inside.any() else 0.0
+        if not typical > 0:
+            raise ValueError("density: the volumes hold no mass inside the particle mask to scale")
+        rho = density * mass / typical * inside
+    else:
+        raise ValueError("density: absorption needs absolute densities. Give the dose (quantify_options={'dose': …} "
+                         "or beam current and live time in the metadata) and the voxel size, or density= (the "
+                         "specimen's mean density in g/cm³)")
     return {el: rho * np.asarray(w.data, dtype=np.float64) / 100.0 for el, w in q.weight_percent.items()}
 
 
@@ -210,8 +237,8 @@ def mirrored(det: Detector) -> Detector:
 def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = None,
                        shadowing: HolderShadow | None = None, method: str = "SIRT", recon_options: dict | None = None,
                        quantify_options: dict | None = None, shadow_curve="auto", iterations: int = 6,
-                       tol: float = 0.2, regions=None, orientation: str = "auto", engine: str = "auto",
-                       progress: bool = True) -> AbsorptionCorrection:
+                       tol: float = 0.2, regions=None, orientation: str = "auto", density: float | None = None,
+                       engine: str = "auto", progress: bool = True) -> AbsorptionCorrection:
     """Correct EDS maps for X-ray absorption (and holder shadowing) in 3D and reconstruct them.
 
     Parameters
@@ -248,6 +275,10 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
         other side, as in a volume reconstructed from tilts stored with the opposite sign.
         ``'auto'``: on the first pass, the model of both is compared with the measured maps and the
         one that fits better is kept (both misfits in ``parameters['orientation_misfit']``).
+    density : float, optional
+        The specimen's typical density (g/cm³; the median inside the particle mask), for data without
+        a known dose (many files lack the beam current): the density volume is then the quantified
+        relative mass scaled to it. Ignored when the dose is known.
     engine : {'auto', 'opencl', 'numpy'}
         For the attenuation factors.
     progress : bool
@@ -286,6 +317,8 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
     ropts = dict(recon_options or {})
     qopts = dict(quantify_options or {})
     qopts.setdefault("progress", False)
+    if density is not None and not (np.isfinite(density) and 0.05 <= float(density) <= 25):
+        raise ValueError(f"density: a mean density in g/cm³ (0.05–25) expected, got {density!r}")
 
     if orientation not in ("auto", "standard", "mirrored"):
         raise ValueError(f"orientation: expected 'auto', 'standard' or 'mirrored', got {orientation!r}")
@@ -312,7 +345,7 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
         return estimate_shadow_curve(observed, model) if shadow_curve is not None else np.ones(n_t)
 
     for it in tqdm(range(iterations), desc="Absorption correction", disable=not progress, leave=False):
-        rho = _densities(q)
+        rho = _densities(q, vols, density)
         mu = np.stack([sum(physics.mass_attenuation(el, energies[n]) * rho[el] for el in elements)
                        for n in names]).astype(np.float32) * np.float32(vox_cm)
         f = [np.clip(np.asarray(vols[n].data, dtype=np.float64), 0, None) for n in names]
@@ -355,6 +388,7 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
               "iterations": iterations, "tol_wt%": float(tol), "tilts": np.asarray(tilts, dtype=float),
               "converged": bool(history and history[-1]["max_region_change_wt%"] < tol),
               "orientation": orientation, "orientation_misfit": misfits or None,
+              "density_from": "quantification (dose known)" if q.density is not None else f"density={density} g/cm³",
               "beam_direction": "+z at 0° tilt; detectors on the −z side (spectomo.geometry.detector)"
               + (" — mirrored: detectors on the +z side" if orientation == "mirrored" else "")}
     for v in list(vols.values()) + list(q.weight_percent.values()) + [q.density, q.mask]:
