@@ -68,12 +68,15 @@ class TGVSolver(Solver):
         Frobenius coupling across channels; 3D or slice-wise (2) regularisation; OpenCL device.
     names, scales : sequence (n_channels,), optional
         Channel names and the data scale ξ_c of each, for :meth:`volumes` in physical units.
+    tnorm : float, optional
+        ‖T‖ to normalise by (default: :func:`~spectomo.opencl.operators.radon_norm` of ``geom``); slabs
+        of one problem pass the whole problem's.
     """
 
     label = "TGV-KL"
 
     def __init__(self, data, geom: BatchGeometry, mu, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3,
-                 device=None, *, names=None, scales=None):
+                 device=None, *, names=None, scales=None, tnorm: float | None = None):
         self.data, self.geom, self.mu = data, geom, tuple(float(m) for m in mu)
         self.alpha, self.coupled, self.dims, self.iteration = tuple(alpha), bool(coupled), int(dims), 0
         self.names = list(names) if names is not None else [f"channel {c}" for c in range(geom.nc)]
@@ -85,7 +88,7 @@ class TGVSolver(Solver):
                                    "w": 3 * n, "wbar": 3 * n, "p": 3 * n, "q": 6 * n, "r": ns, "tu": ns,
                                    "norms": g.ny * g.nz * g.nx},
                                   what=f"TGV-KL of {g.nc} channel(s) × {g.nx} slices of {g.ny}×{g.nz}")
-        self.tnorm = radon_norm(g, device=device)
+        self.tnorm = radon_norm(g, device=device) if tnorm is None else float(tnorm)
         self.scale = 1.0 / self.tnorm
         # ‖K‖² ≤ ‖T/‖T‖‖² + ‖∇‖² + ‖E‖² + … ≤ 17 in 3D (the paper's bound)
         self.sigma = self.tau = 1.0 / np.sqrt(17.0)
@@ -163,13 +166,19 @@ class TGVSolver(Solver):
 
     def objective(self) -> float:
         """Σ μ_c KL(T'u_c, f'_c) + TGV(u, w) of the normalised problem at the current iterate."""
+        return self.objective_over(slice(0, self.geom.nx))
+
+    def objective_over(self, xs: slice) -> float:
+        """The objective's terms of slices ``xs`` only (a slab's owned slices)."""
         o, g, b = self.ops, self.geom, self.buf
         o.radon(b["tu"], b["u"], self.scale)
         self.k_norms((g.nx, g.nz, g.ny))
-        tu = o.read(b["tu"], g.sino_shape)[..., : g.nx * g.nc].astype(np.float64)
-        reg = float(o.read(b["norms"], (g.ny * g.nz * g.nx,)).sum(dtype=np.float64))
-        f = self.data[..., : g.nx * g.nc].astype(np.float64)
-        mu = np.tile(np.asarray(self.mu, dtype=float), g.nx)
+        cols = slice(xs.start * g.nc, xs.stop * g.nc)
+        tu = o.read(b["tu"], g.sino_shape)[..., cols].astype(np.float64)
+        norms = o.read(b["norms"], (g.ny, g.nz, g.nx))
+        reg = float(norms[..., xs].sum(dtype=np.float64))
+        f = self.data[..., cols].astype(np.float64)
+        mu = np.tile(np.asarray(self.mu, dtype=float), xs.stop - xs.start)
         with np.errstate(divide="ignore", invalid="ignore"):
             kl = tu - f + np.where(f > 0, f * np.log(f / np.maximum(tu, 1e-30)), 0.0)
         return float((kl.reshape(-1, kl.shape[-1]).sum(axis=0) * mu).sum()) + reg
@@ -297,10 +306,36 @@ def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: b
     return mu, auto
 
 
+def tgv_bytes(ny: int, nz: int, nx: int, nc: int, n_tilts: int, n_det: int | None = None) -> int:
+    """Device bytes of one TGV–KL problem: 17 volume-sized arrays (u, ū, w, w̄, p, q) and three
+    sinogram-sized ones (f, r, Tu), float32."""
+    n, ns = ny * nz * nx * nc, n_tilts * (n_det or ny) * nx * nc
+    return 4 * (17 * n + 3 * ns + ny * nz * nx)
+
+
+def _plan_slab_count(ny: int, nx: int, nc: int, n_tilts: int, slabs, max_memory, device) -> int:
+    """Slabs to use: ``slabs`` if given, else as few as fit in ``max_memory`` bytes (default: 80 % of
+    the device's memory), each with its two halo slices."""
+    if slabs is not None:
+        return whole_number(slabs, "slabs")
+    if max_memory is None:
+        from ..opencl.runtime import get_runtime, memory_limits
+
+        max_memory = 0.8 * memory_limits(get_runtime(device).device)[0]
+    if not max_memory > 0:
+        raise ValueError(f"max_memory: a positive number of bytes expected, got {max_memory!r}")
+    for k in range(1, nx + 1):
+        if tgv_bytes(ny, ny, -(-nx // k) + 2 * (k > 1), nc, n_tilts) <= max_memory:
+            return k
+    raise ValueError(f"max_memory: {max_memory:.3g} bytes do not hold even one slice of this problem "
+                     f"({tgv_bytes(ny, ny, 3, nc, n_tilts):.3g} bytes with halos)")
+
+
 def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int = 2000,
                     coupling: str = "frobenius", dims: int = 3, tol: float | None = None, device=None,
                     progress: bool = True, checkpoint=None, callback=None, check_every: int = 50,
-                    checkpoint_every: int = 200, auto_options: dict | None = None) -> RecStacks:
+                    checkpoint_every: int = 200, auto_options: dict | None = None, slabs: int | None = None,
+                    max_memory: float | None = None) -> RecStacks:
     """Jointly reconstruct HAADF and elemental maps with coupled TGV–KL (Huber et al. 2019).
 
     Parameters
@@ -334,6 +369,13 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
         write ``checkpoint`` (``.npz``) every ``checkpoint_every`` iterations; progress bar.
     device : optional
         OpenCL device (see :func:`spectomo.opencl.get_runtime`).
+    slabs : int, optional
+        Solve as this many slabs along the tilt axis with exact halo exchange
+        (:class:`spectomo.recon.slabs.SlabTGV`; equal to the whole solve). Default: as few as fit in
+        ``max_memory``.
+    max_memory : float, optional
+        Device bytes one slab may use (default 80 % of the device's memory; the estimate is
+        :func:`tgv_bytes`).
 
     Returns
     -------
@@ -357,16 +399,24 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
                                 options=auto_options, progress=progress)
     counts = {n: _counts("haadf" if n == "HAADF" and haadf is not None else f"maps[{n!r}]",
                          np.asarray(stacks[n].data, dtype=np.float32)) for n in names}
-    solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, nu=mu,
-                                   haadf=None if haadf is None else "HAADF", alpha=(a0, a1),
-                                   coupled=coupling == "frobenius", dims=dims, device=device)
+    n_t, ny, nx = next(iter(counts.values()))[0].shape
+    n_slabs = _plan_slab_count(ny, nx, len(names), n_t, slabs, max_memory, device)
+    options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
+                   dims=dims, device=device)
+    if n_slabs > 1:
+        from .slabs import SlabTGV
+
+        solver = SlabTGV({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, n_slabs=n_slabs, **options)
+    else:
+        solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, **options)
     mus, xi = dict(zip(names, solver.mu)), dict(zip(names, solver.scales))
     record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, progress=progress)
     vols = solver.volumes()
     common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": mus, "channels": names,
               "projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
-              "device": solver.ops.rt.device.name.strip(), "projector": "linear (Huber 2019 eq. 8)"}
+              "device": solver.ops.rt.device.name.strip(), "projector": "linear (Huber 2019 eq. 8)",
+              "slabs": int(n_slabs)}
     if auto_md is not None:
         common["auto"] = auto_md
     per = {n: {"mu": mus[n], "data_max": xi[n], "negative_fraction": counts[n][1]} for n in names}
