@@ -65,3 +65,24 @@ def test_plan_slabs():
     assert plan_slabs(10, 3) == [(0, 3), (3, 7), (7, 10)]
     with pytest.raises(ValueError, match="n_slabs"):
         plan_slabs(4, 5)
+
+
+def test_slabs_on_a_local_dask_cluster_and_resume(problem, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    counts, tilts, mono = problem
+    maps = {n: spectomo.TomoStack(c, tilts=tilts) for n, c in counts.items()}
+    whole = spectomo.reconstruct_tgv(None, maps, iterations=50, check_every=10, progress=False)
+    ckpt = tmp_path / "tgv.npz"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        part = spectomo.reconstruct_tgv(None, maps, iterations=20, check_every=10, checkpoint=ckpt,
+                                        checkpoint_every=10, client=client, progress=False)
+        assert part.parameters["slabs"] == 2 and part.parameters["distributed"]
+    # the cluster is gone (as after a lost worker): a new one resumes from the checkpoint
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        done = spectomo.reconstruct_tgv(None, maps, iterations=50, check_every=10, checkpoint=ckpt,
+                                        checkpoint_every=10, client=client, progress=False)
+    assert done.parameters["resumed_from"] == 20
+    for n in maps:
+        np.testing.assert_allclose(done[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))

@@ -1,10 +1,10 @@
-"""Slab decomposition of TGV–KL along the tilt axis, with exact halo exchange (issue 21, step 1).
+"""Slab decomposition of TGV–KL along the tilt axis, with exact halo exchange (issue 21).
 
 The projector acts on each slice ``x`` alone; only TGV's 3D differences couple neighbouring
-slices. Each slab is an ordinary :class:`~spectomo.recon.tgv.TGVSolver` on its slices plus one halo
-slice on each side that has a neighbour. After every iteration the halos of ``ū`` and ``w̄`` (the
-extrapolated primal variables) are overwritten with the neighbours' values. That is all the
-coupling needs:
+slices. Each slab (:class:`Slab`) is an ordinary :class:`~spectomo.recon.tgv.TGVSolver` on its slices
+plus one halo slice on each side that has a neighbour. After every iteration the halos of ``ū`` and
+``w̄`` (the extrapolated primal variables) are overwritten with the neighbours' values. That is all
+the coupling needs:
 
 - the dual step at an owned slice reads ``ū`` forward (``∇``) and ``w̄`` backward (``E``), one slice
   away at most;
@@ -17,9 +17,9 @@ The result equals the monolithic solve up to float rounding; it is not independe
 solves, which would leave seams. The data normalisation ξ_c, the weights μ_c and ‖T‖ (the same for
 any number of slices) are global.
 
-Slabs run one after another on one device here; each holds only its slices, so a volume larger
-than the device's memory is solved in pieces. The distributed engine (slabs on dask workers) is
-not built yet.
+:class:`SlabTGV` runs the slabs in this process, one after another, each holding only its slices on
+the device. With ``client=`` (a ``dask.distributed`` client, e.g. on a ``LocalCluster``), each slab
+lives in a worker as a dask actor, and only the boundary slices travel between iterations.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from ..opencl.operators import auto_chunk, radon_norm
 from .driver import Solver
 from .tgv import TGVSolver, default_mu
 
-__all__ = ["plan_slabs", "SlabTGV"]
+__all__ = ["plan_slabs", "Slab", "SlabTGV"]
 
-#: State arrays whose halo slices are exchanged after every iteration (with their component count)
-_HALO = {"ubar": 1, "wbar": 3}
+#: State arrays whose halo slices are exchanged after every iteration
+_HALO = ("ubar", "wbar")
 
 
 def plan_slabs(nx: int, n_slabs: int) -> list[tuple[int, int]]:
@@ -44,6 +44,86 @@ def plan_slabs(nx: int, n_slabs: int) -> list[tuple[int, int]]:
         raise ValueError(f"n_slabs: between 1 and the number of slices ({nx}) expected, got {n_slabs}")
     edges = np.linspace(0, nx, n_slabs + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+class Slab:
+    """One slab: a TGV–KL solver on slices ``[x0 − left, x1 + right)`` of the normalised problem.
+
+    ``parts`` are the normalised sinogram stacks ``(n_tilts, ny, n_local)`` per channel; ``left`` and
+    ``right`` (0 or 1) say which halo slices exist. Every method is cheap to call remotely (a dask
+    actor): arrays in and out are boundary slices or the owned volumes.
+    """
+
+    def __init__(self, parts: list, tilts, mu: list, names: list, scales: list, tnorm: float, owned: tuple,
+                 left: int, right: int, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None):
+        n_local = parts[0].shape[2]
+        nc = len(parts)
+        g = BatchGeometry(tilts, parts[0].shape[1], parts[0].shape[1], n_local, nc,
+                          chunk=auto_chunk(n_local * nc, device=device))
+        self.solver = TGVSolver(sinograms_to_batch(parts, g), g, mu, alpha, coupled, dims, device, names=names,
+                                scales=scales, tnorm=tnorm)
+        self.owned, self.left, self.right, self.nc = tuple(owned), int(left), int(right), nc
+
+    @property
+    def n_local(self) -> int:
+        return self.solver.geom.nx
+
+    def _cols(self, x: int) -> slice:
+        return slice(x * self.nc, (x + 1) * self.nc)
+
+    def initialise(self) -> None:
+        self.solver.initialise()
+
+    def step(self, n: int = 1) -> None:
+        self.solver.step(n)
+
+    def edges(self, names=_HALO) -> dict:
+        """The owned boundary slices: ``{"first": {name: array}, "last": {...}}``."""
+        out = {"first": {}, "last": {}}
+        for name in names:
+            arr = self.solver.get(name)
+            out["first"][name] = arr[..., self._cols(self.left)].copy()
+            out["last"][name] = arr[..., self._cols(self.n_local - 1 - self.right)].copy()
+        return out
+
+    def set_halos(self, from_left: dict | None, from_right: dict | None) -> None:
+        """Write the left neighbour's last owned slices and the right neighbour's first owned slices
+        into this slab's halos."""
+        names = set(from_left or {}) | set(from_right or {})
+        for name in names:
+            arr = self.solver.get(name)
+            if from_left is not None and self.left:
+                arr[..., self._cols(0)] = from_left[name]
+            if from_right is not None and self.right:
+                arr[..., self._cols(self.n_local - 1)] = from_right[name]
+            self.solver.ops.write(self.solver.buf[name], arr)
+
+    def owned_volumes(self) -> dict:
+        a = self.left
+        return {n: v[a:a + self.owned[1] - self.owned[0]] for n, v in self.solver.volumes().items()}
+
+    def objective(self) -> float:
+        return self.solver.objective_over(slice(self.left, self.left + self.owned[1] - self.owned[0]))
+
+    def state(self) -> dict:
+        return self.solver.state()
+
+    def set_state(self, state: dict, iteration: int) -> None:
+        self.solver.set_state(state, iteration)
+
+    def signature(self) -> tuple:
+        a, p = self.solver.signature()
+        return a, dict(p, owned=list(self.owned))
+
+    def constants(self) -> dict:
+        s = self.solver
+        return {"mu": s.mu, "scales": s.scales, "tnorm": s.tnorm, "sigma": s.sigma, "tau": s.tau,
+                "device": s.ops.rt.device.name.strip()}
+
+
+def _result(x):
+    """The value of a dask actor call (an ActorFuture) or a plain value."""
+    return x.result() if hasattr(x, "result") else x
 
 
 class SlabTGV(Solver):
@@ -59,12 +139,14 @@ class SlabTGV(Solver):
         Number of slabs (≥ 1; each holds at least one slice).
     nu, haadf, alpha, coupled, dims, device
         As for :meth:`TGVSolver.from_counts`.
+    client : distributed.Client, optional
+        Put each slab in a dask worker (an actor); the slabs then step in parallel.
     """
 
     label = "TGV-KL (slabs)"
 
     def __init__(self, counts: dict, tilts, *, n_slabs: int = 2, nu=None, haadf: str | None = None,
-                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None):
+                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None, client=None):
         self.names = list(counts)
         first = np.asarray(counts[self.names[0]])
         n_t, ny, nx = first.shape
@@ -73,92 +155,74 @@ class SlabTGV(Solver):
         if empty:
             raise ValueError(f"counts: channel(s) {empty} hold no positive counts")
         mu = default_mu(xi, haadf, nu)
-        self.tilts, self.nx, self.nc = np.asarray(tilts, dtype=float), nx, len(self.names)
-        tnorm = radon_norm(BatchGeometry(self.tilts, ny, ny, 1, 1), device=device)
-        self.slabs = []  # (solver, owned x0, x1, halo_left, halo_right)
-        for x0, x1 in plan_slabs(nx, n_slabs):
+        tilts = np.asarray(tilts, dtype=float)
+        tnorm = radon_norm(BatchGeometry(tilts, ny, ny, 1, 1), device=device)
+        self.plan = plan_slabs(nx, n_slabs)
+        self.client = client
+        self.slabs = []
+        for x0, x1 in self.plan:
             lo, hi = max(x0 - 1, 0), min(x1 + 1, nx)
-            g = BatchGeometry(self.tilts, ny, ny, hi - lo, self.nc, chunk=auto_chunk((hi - lo) * self.nc, device=device))
-            data = sinograms_to_batch([np.asarray(counts[n])[:, :, lo:hi] / xi[n] for n in self.names], g)
-            s = TGVSolver(data, g, [mu[n] for n in self.names], alpha, coupled, dims, device, names=self.names,
-                          scales=[xi[n] for n in self.names], tnorm=tnorm)
-            self.slabs.append((s, x0, x1, x0 - lo, hi - x1))
+            parts = [np.ascontiguousarray(np.asarray(counts[n])[:, :, lo:hi] / xi[n], dtype=np.float32)
+                     for n in self.names]
+            args = (parts, tilts, [mu[n] for n in self.names], self.names, [xi[n] for n in self.names], tnorm,
+                    (x0, x1), x0 - lo, hi - x1, alpha, coupled, dims, device)
+            self.slabs.append(client.submit(Slab, *args, actor=True).result() if client is not None else Slab(*args))
+        c = _result(self.slabs[0].constants())
+        self.mu, self.scales, self.tnorm, self.sigma, self.tau = c["mu"], c["scales"], c["tnorm"], c["sigma"], c["tau"]
+        self.device_name = c["device"]
         self.iteration = 0
 
-    # the whole problem's constants, for provenance (every slab has the same)
-    @property
-    def _first(self) -> TGVSolver:
-        return self.slabs[0][0]
+    def _all(self, method: str, *args) -> list:
+        """Call ``method`` on every slab (in parallel for actors) and return the results in order."""
+        return [_result(r) for r in [getattr(s, method)(*args) for s in self.slabs]]
 
-    mu = property(lambda self: self._first.mu)
-    scales = property(lambda self: self._first.scales)
-    tnorm = property(lambda self: self._first.tnorm)
-    sigma = property(lambda self: self._first.sigma)
-    tau = property(lambda self: self._first.tau)
-    ops = property(lambda self: self._first.ops)
-
-    def _exchange(self, which: dict = _HALO) -> None:
-        """Copy each neighbour's boundary slices of the arrays ``which`` (default ``ū``, ``w̄``) into the halos."""
-        nc = self.nc
-        for name in which:
-            arrays = [s.get(name) for s, *_ in self.slabs]
-            for i in range(len(self.slabs) - 1):
-                (a, _, _, hl_a, hr_a), (b, _, _, hl_b, _) = self.slabs[i], self.slabs[i + 1]
-                if not (hr_a and hl_b):
-                    continue
-                na, left, right = a.geom.nx, arrays[i], arrays[i + 1]
-                # a's right halo (local na − 1) ← b's first owned slice (local 1)
-                left[..., (na - 1) * nc:na * nc] = right[..., hl_b * nc:(hl_b + 1) * nc]
-                # b's left halo (local 0) ← a's last owned slice (local na − 2)
-                right[..., 0:nc] = left[..., (na - 1 - hr_a) * nc:(na - hr_a) * nc]
-            for (s, *_), arr in zip(self.slabs, arrays):
-                s.ops.write(s.buf[name], arr)
+    def _exchange(self, names=_HALO) -> None:
+        edges = self._all("edges", names)
+        calls = []
+        for i, s in enumerate(self.slabs):
+            left = edges[i - 1]["last"] if i > 0 else None
+            right = edges[i + 1]["first"] if i + 1 < len(self.slabs) else None
+            calls.append(s.set_halos(left, right))
+        for c in calls:
+            _result(c)
 
     # -- Solver interface ------------------------------------------------------------------------
     def initialise(self) -> None:
-        for s, *_ in self.slabs:
-            s.initialise()
+        self._all("initialise")
         self.iteration = 0
 
     def step(self, n: int = 1) -> None:
         for _ in range(int(n)):
-            for s, *_ in self.slabs:
-                s.step(1)
+            self._all("step", 1)
             self._exchange()
         self.iteration += int(n)
 
-    def sync(self) -> None:
-        for s, *_ in self.slabs:
-            s.sync()
-
     def volumes(self) -> dict:
         """The owned slices of every slab, joined: name → ``(nx, ny, nz)``."""
-        parts = [(s.volumes(), hl, hl + (x1 - x0)) for s, x0, x1, hl, _ in self.slabs]
-        return {n: np.concatenate([v[n][a:b] for v, a, b in parts]) for n in self.names}
+        parts = self._all("owned_volumes")
+        return {n: np.concatenate([p[n] for p in parts]) for n in self.names}
 
     def monitor(self) -> np.ndarray:
-        return np.stack([self.volumes()[n] for n in self.names])
+        v = self.volumes()
+        return np.stack([v[n] for n in self.names])
 
     def check(self) -> dict:
         """The objective of the whole problem: each slab's KL and TGV terms over its owned slices."""
-        self._exchange({"u": 1, "w": 3})  # the TGV term at an owned edge slice reads u, w one slice on
-        total = 0.0
-        for s, x0, x1, hl, _ in self.slabs:
-            total += s.objective_over(slice(hl, hl + (x1 - x0)))
-        return {"objective": total}
+        self._exchange(("u", "w"))  # the TGV term at an owned edge slice reads u, w one slice on
+        return {"objective": float(sum(self._all("objective")))}
 
     def state(self) -> dict:
-        return {f"slab{i}_{k}": v for i, (s, *_) in enumerate(self.slabs) for k, v in s.state().items()}
+        return {f"slab{i}_{k}": v for i, st in enumerate(self._all("state")) for k, v in st.items()}
 
     def set_state(self, state: dict, iteration: int) -> None:
-        for i, (s, *_) in enumerate(self.slabs):
-            s.set_state({k.split("_", 1)[1]: v for k, v in state.items() if k.startswith(f"slab{i}_")}, iteration)
+        for i, s in enumerate(self.slabs):
+            _result(s.set_state({k.split("_", 1)[1]: v for k, v in state.items() if k.startswith(f"slab{i}_")},
+                                iteration))
         self.iteration = int(iteration)
 
     def signature(self) -> tuple[list, dict]:
         arrays, params = [], {}
-        for i, (s, x0, x1, *_) in enumerate(self.slabs):
-            a, p = s.signature()
-            arrays += a
-            params[f"slab{i}"] = dict(p, owned=[x0, x1])
+        for i, (a, p) in enumerate(self._all("signature")):
+            arrays += list(a)
+            params[f"slab{i}"] = p
         return arrays, params

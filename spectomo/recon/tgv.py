@@ -335,7 +335,7 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
                     coupling: str = "frobenius", dims: int = 3, tol: float | None = None, device=None,
                     progress: bool = True, checkpoint=None, callback=None, check_every: int = 50,
                     checkpoint_every: int = 200, auto_options: dict | None = None, slabs: int | None = None,
-                    max_memory: float | None = None) -> RecStacks:
+                    max_memory: float | None = None, client=None) -> RecStacks:
     """Jointly reconstruct HAADF and elemental maps with coupled TGV–KL (Huber et al. 2019).
 
     Parameters
@@ -376,6 +376,9 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     max_memory : float, optional
         Device bytes one slab may use (default 80 % of the device's memory; the estimate is
         :func:`tgv_bytes`).
+    client : distributed.Client, optional
+        Run the slabs in dask workers (one actor each; default one slab per worker). A run that
+        loses a worker is resumed from its ``checkpoint`` by calling again.
 
     Returns
     -------
@@ -400,13 +403,16 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     counts = {n: _counts("haadf" if n == "HAADF" and haadf is not None else f"maps[{n!r}]",
                          np.asarray(stacks[n].data, dtype=np.float32)) for n in names}
     n_t, ny, nx = next(iter(counts.values()))[0].shape
+    if client is not None and slabs is None:
+        slabs = max(1, min(nx, len(client.scheduler_info().get("workers", {})) or 1))
     n_slabs = _plan_slab_count(ny, nx, len(names), n_t, slabs, max_memory, device)
     options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
                    dims=dims, device=device)
-    if n_slabs > 1:
+    if n_slabs > 1 or client is not None:
         from .slabs import SlabTGV
 
-        solver = SlabTGV({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, n_slabs=n_slabs, **options)
+        solver = SlabTGV({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, n_slabs=n_slabs,
+                         client=client, **options)
     else:
         solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, **options)
     mus, xi = dict(zip(names, solver.mu)), dict(zip(names, solver.scales))
@@ -415,8 +421,9 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     vols = solver.volumes()
     common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": mus, "channels": names,
               "projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
-              "device": solver.ops.rt.device.name.strip(), "projector": "linear (Huber 2019 eq. 8)",
-              "slabs": int(n_slabs)}
+              "device": getattr(solver, "device_name", None) or solver.ops.rt.device.name.strip(),
+              "projector": "linear (Huber 2019 eq. 8)",
+              "slabs": int(n_slabs), "distributed": client is not None}
     if auto_md is not None:
         common["auto"] = auto_md
     per = {n: {"mu": mus[n], "data_max": xi[n], "negative_fraction": counts[n][1]} for n in names}
