@@ -203,6 +203,26 @@ class Operators:
     def write(self, buf, host) -> None:
         self.cl.enqueue_copy(self.rt.queue, buf, np.ascontiguousarray(host, dtype=self.dtype))
 
+    def _columns(self, rows: int, cols: slice) -> dict:
+        """Rectangular-copy arguments for batch entries ``cols`` of every row of a ``(…, bp)`` buffer."""
+        item, bp, w = self.dtype.itemsize, self.geom.bp, cols.stop - cols.start
+        return dict(buffer_origin=(cols.start * item, 0, 0), host_origin=(0, 0, 0), region=(w * item, rows, 1),
+                    buffer_pitches=(bp * item, rows * bp * item), host_pitches=(w * item, rows * w * item))
+
+    def read_columns(self, buf, lead: tuple, cols: slice) -> np.ndarray:
+        """Batch entries ``cols`` of a buffer shaped ``(*lead, bp)``, as ``(*lead, len(cols))``: one
+        rectangular copy, not the whole buffer (a slab's boundary slices, :mod:`spectomo.recon.slabs`)."""
+        rows = int(np.prod(lead))
+        out = np.empty((rows, cols.stop - cols.start), dtype=self.dtype)
+        self.cl.enqueue_copy(self.rt.queue, out, buf, **self._columns(rows, cols))
+        return out.reshape(*lead, cols.stop - cols.start)
+
+    def write_columns(self, buf, lead: tuple, cols: slice, host) -> None:
+        """Write ``host`` ``(*lead, len(cols))`` into batch entries ``cols`` of a ``(*lead, bp)`` buffer."""
+        rows = int(np.prod(lead))
+        arr = np.ascontiguousarray(np.asarray(host, dtype=self.dtype).reshape(rows, cols.stop - cols.start))
+        self.cl.enqueue_copy(self.rt.queue, buf, arr, **self._columns(rows, cols))
+
     # -- kernels --------------------------------------------------------------------------------
     def geometry_args(self) -> dict:
         """Arguments every kernel of this geometry may take, by name."""

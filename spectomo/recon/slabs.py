@@ -77,26 +77,29 @@ class Slab:
     def step(self, n: int = 1) -> None:
         self.solver.step(n)
 
+    def _lead(self, name: str) -> tuple:
+        return self.solver.shapes()[name][:-1]
+
     def edges(self, names=_HALO) -> dict:
-        """The owned boundary slices: ``{"first": {name: array}, "last": {...}}``."""
-        out = {"first": {}, "last": {}}
+        """The owned boundary slices: ``{"first": {name: array}, "last": {...}}`` (rectangular copies
+        of those slices only)."""
+        o, out = self.solver.ops, {"first": {}, "last": {}}
         for name in names:
-            arr = self.solver.get(name)
-            out["first"][name] = arr[..., self._cols(self.left)].copy()
-            out["last"][name] = arr[..., self._cols(self.n_local - 1 - self.right)].copy()
+            buf, lead = self.solver.buf[name], self._lead(name)
+            out["first"][name] = o.read_columns(buf, lead, self._cols(self.left))
+            out["last"][name] = o.read_columns(buf, lead, self._cols(self.n_local - 1 - self.right))
         return out
 
     def set_halos(self, from_left: dict | None, from_right: dict | None) -> None:
         """Write the left neighbour's last owned slices and the right neighbour's first owned slices
         into this slab's halos."""
-        names = set(from_left or {}) | set(from_right or {})
-        for name in names:
-            arr = self.solver.get(name)
+        o = self.solver.ops
+        for name in set(from_left or {}) | set(from_right or {}):
+            buf, lead = self.solver.buf[name], self._lead(name)
             if from_left is not None and self.left:
-                arr[..., self._cols(0)] = from_left[name]
+                o.write_columns(buf, lead, self._cols(0), from_left[name])
             if from_right is not None and self.right:
-                arr[..., self._cols(self.n_local - 1)] = from_right[name]
-            self.solver.ops.write(self.solver.buf[name], arr)
+                o.write_columns(buf, lead, self._cols(self.n_local - 1), from_right[name])
 
     def owned_volumes(self) -> dict:
         a = self.left
