@@ -86,3 +86,24 @@ def test_slabs_on_a_local_dask_cluster_and_resume(problem, tmp_path):
     assert done.parameters["resumed_from"] == 20
     for n in maps:
         np.testing.assert_allclose(done[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
+
+
+def test_hebt_slabs_equal_the_whole_solve():
+    rng = np.random.default_rng(1)
+    tilts = np.linspace(-60, 60, 13)
+    a = ndimage.gaussian_filter(rng.random((13, 16, 10)) * 30, 1.5).astype(np.float32)
+    b = ndimage.gaussian_filter(rng.random((13, 16, 10)) * 30, 1.5).astype(np.float32)
+    maps = {"Ag_La": spectomo.TomoStack(a, tilts=tilts), "Au_La": spectomo.TomoStack(b, tilts=tilts)}
+    haadf = spectomo.TomoStack(80 * a + 200 * b, tilts=tilts)
+    opts = dict(alpha=0.5, iterations=30, ratios={"Ag_La": 80.0, "Au_La": 200.0}, progress=False)
+    whole = spectomo.reconstruct_hebt(haadf, maps, **opts)
+    split = spectomo.reconstruct_hebt(haadf, maps, slabs=3, **opts)
+    assert split.parameters["slabs"] == 3 and whole.parameters["slabs"] == 1
+    for n in maps:
+        np.testing.assert_array_equal(split[n].data, whole[n].data)
+    for n in [*maps, "HAADF"]:
+        np.testing.assert_allclose(split.residuals[n], whole.residuals[n], rtol=1e-5)
+    from spectomo.recon.hebt import hebt_bytes
+
+    limit = hebt_bytes(13, 16, 5, 2)
+    assert spectomo.reconstruct_hebt(haadf, maps, max_memory=limit, **opts).parameters["slabs"] == 2

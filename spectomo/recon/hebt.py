@@ -400,10 +400,35 @@ def choose_hebt(haadf, maps: dict, *, alpha, iterations, ratios, normalise: bool
     return a_best, k_full, auto
 
 
+def hebt_bytes(n_tilts: int, ny: int, nx: int, nc: int) -> int:
+    """Device bytes of one HEBT problem (float32): the volumes, two sinogram-sized arrays of the
+    maps (data and residual) and the HAADF data."""
+    return 4 * (ny * ny * nx * nc + 2 * n_tilts * ny * nx * nc + n_tilts * ny * nx + ny * ny + n_tilts * ny)
+
+
+def _hebt_slabs(shape, nc: int, slabs, max_memory, device) -> int:
+    """Slabs for HEBT: ``slabs`` if given, else as few as fit in ``max_memory`` (default 80 % of the
+    device's memory)."""
+    n_tilts, ny, nx = shape
+    if slabs is not None:
+        return whole_number(slabs, "slabs")
+    if max_memory is None:
+        from ..opencl.runtime import get_runtime, memory_limits
+
+        max_memory = 0.8 * memory_limits(get_runtime(device).device)[0]
+    if not max_memory > 0:
+        raise ValueError(f"max_memory: a positive number of bytes expected, got {max_memory!r}")
+    for k in range(1, nx + 1):
+        if hebt_bytes(n_tilts, ny, -(-nx // k), nc) <= max_memory:
+            return k
+    raise ValueError(f"max_memory: {max_memory:.3g} bytes do not hold even one slice of this problem")
+
+
 def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iterations: int | str = "auto", ratios=None,
                      normalise: bool = True, nonnegative: bool = True, tol: float | None = None, device=None,
                      progress: bool = True, callback=None, check_every: int = 10, checkpoint=None,
-                     checkpoint_every: int = 50, auto_options: dict | None = None) -> RecStacks:
+                     checkpoint_every: int = 50, auto_options: dict | None = None, slabs: int | None = None,
+                     max_memory: float | None = None) -> RecStacks:
     """Reconstruct all elemental volumes together with the HAADF (HEBT, Yuan et al. 2020 eq. 17).
 
     Parameters
@@ -437,6 +462,10 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
         callback's ``info.metrics`` holds the relative residual of each block.
     device : optional
         OpenCL device (see :func:`spectomo.opencl.get_runtime`).
+    slabs, max_memory : int, float, optional
+        Solve as slabs along the tilt axis (:class:`spectomo.recon.slabs.SlabHEBT`; HEBT's slices are
+        independent, so the volumes equal the whole solve); default: as few as fit in
+        ``max_memory`` bytes (80 % of the device's memory; estimate :func:`hebt_bytes`).
 
     Returns
     -------
@@ -462,9 +491,15 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
                                                  options=auto_options, progress=progress)
     ratio_errors: dict = {}
     ratios, r2 = _ratios(haadf, maps, ratios, ratio_errors)
-    solver = HEBTSolver([np.asarray(maps[n].data, dtype=np.float32) for n in names],
-                        np.asarray(haadf.data, dtype=np.float32), haadf.tilts, [ratios[n] for n in names], alpha,
-                        normalise, nonnegative, device, capacity=whole_number(iterations, "iterations"), names=names)
+    args = ([np.asarray(maps[n].data, dtype=np.float32) for n in names], np.asarray(haadf.data, dtype=np.float32),
+            haadf.tilts, [ratios[n] for n in names], alpha, normalise, nonnegative, device)
+    n_slabs = _hebt_slabs(haadf.data.shape, len(names), slabs, max_memory, device)
+    if n_slabs > 1:
+        from .slabs import SlabHEBT
+
+        solver = SlabHEBT(*args, capacity=whole_number(iterations, "iterations"), names=names, n_slabs=n_slabs)
+    else:
+        solver = HEBTSolver(*args, capacity=whole_number(iterations, "iterations"), names=names)
     record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
                  checkpoint_every=checkpoint_every, progress=progress)
     hist = solver.residuals()
@@ -473,7 +508,7 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
     common = {"alpha": alpha, "ratios": dict(ratios), "r2": -1.0 if r2 is None else r2, "ratios_fitted": r2 is not None,
               "normalise": bool(normalise), "nonnegative": bool(nonnegative), "channels": names,
               "haadf_source": haadf.metadata.General.title or "haadf", "device": solver.ops.rt.device.name.strip(),
-              "projector": "linear (Huber 2019 eq. 8)", "residual_history": residuals}
+              "projector": "linear (Huber 2019 eq. 8)", "residual_history": residuals, "slabs": int(n_slabs)}
     if auto_md is not None:
         common["auto"] = auto_md
     model = sum(np.float32(ratios[n]) * vols[n] for n in names)

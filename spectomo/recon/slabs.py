@@ -31,7 +31,7 @@ from ..opencl.operators import auto_chunk, radon_norm
 from .driver import Solver
 from .tgv import TGVSolver, default_mu
 
-__all__ = ["plan_slabs", "Slab", "SlabTGV"]
+__all__ = ["plan_slabs", "Slab", "SlabTGV", "SlabHEBT"]
 
 #: State arrays whose halo slices are exchanged after every iteration
 _HALO = ("ubar", "wbar")
@@ -228,4 +228,100 @@ class SlabTGV(Solver):
         for i, (a, p) in enumerate(self._all("signature")):
             arrays += list(a)
             params[f"slab{i}"] = p
+        return arrays, params
+
+
+class SlabHEBT(Solver):
+    """HEBT (stacked SIRT of HAADF + maps) as slabs along the tilt axis.
+
+    HEBT's slices are independent: the projector, the row and column sums and the block
+    coefficients (from the ratios and α, global) act slice by slice. So each slab is an ordinary
+    :class:`~spectomo.recon.hebt.HEBTSolver` on its slices, with no halo, and the volumes equal the whole
+    solve. The residual history adds the slabs' squared block residuals before taking the relative
+    norms against the whole data.
+
+    Parameters
+    ----------
+    maps : list of ndarray (n_tilts, ny, nx)
+    haadf : ndarray (n_tilts, ny, nx)
+    tilts, ratios, alpha, normalise, nonnegative, device, capacity, names
+        As for :class:`~spectomo.recon.hebt.HEBTSolver`.
+    n_slabs : int
+    """
+
+    label = "HEBT (slabs)"
+
+    def __init__(self, maps, haadf, tilts, ratios, alpha: float, normalise: bool = True, nonnegative: bool = True,
+                 device=None, capacity: int = 1, *, names=None, n_slabs: int = 2):
+        from .hebt import HEBTSolver
+
+        maps = [np.asarray(m, dtype=np.float32) for m in maps]
+        haadf = np.asarray(haadf, dtype=np.float32)
+        self.plan = plan_slabs(haadf.shape[2], n_slabs)
+        self.slabs = [HEBTSolver([m[:, :, a:b] for m in maps], haadf[:, :, a:b], tilts, ratios, alpha, normalise,
+                                 nonnegative, device, capacity, names=names) for a, b in self.plan]
+        first = self.slabs[0]
+        self.names, self.coef, self.alpha, self.ops = first.names, first.coef, first.alpha, first.ops
+        self.data_norms = np.array([np.linalg.norm(m) for m in maps] + [np.linalg.norm(haadf)])
+        self.iteration = 0
+
+    def initialise(self) -> None:
+        for s in self.slabs:
+            s.initialise()
+        self.iteration = 0
+
+    def step(self, n: int = 1) -> None:
+        for s in self.slabs:
+            s.step(n)
+        self.iteration += int(n)
+
+    def sync(self) -> None:
+        for s in self.slabs:
+            s.sync()
+
+    def finalise(self) -> None:
+        for s in self.slabs:
+            s.finalise()
+
+    def _squares(self, upto: int) -> np.ndarray:
+        return sum(s._squares(upto) for s in self.slabs)
+
+    def _relative(self, sq: np.ndarray) -> np.ndarray:
+        scale = np.append(self.coef["out_scale"], 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.sqrt(np.maximum(sq, 0)) * scale / self.data_norms
+
+    def residuals(self, upto: int | None = None) -> np.ndarray:
+        """Relative residual norms of the whole problem, as :meth:`HEBTSolver.residuals`."""
+        return self._relative(self._squares(self.iteration + 1 if upto is None else int(upto)))
+
+    def check(self) -> dict:
+        self.finalise()
+        sq = self._squares(self.iteration + 1)[-1]
+        objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
+        rel = self._relative(sq)
+        return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+
+    def volumes(self) -> dict:
+        parts = [s.volumes() for s in self.slabs]
+        return {n: np.concatenate([p[n] for p in parts]) for n in self.names}
+
+    def monitor(self) -> np.ndarray:
+        v = self.volumes()
+        return np.stack([v[n] for n in self.names])
+
+    def state(self) -> dict:
+        return {f"slab{i}_{k}": v for i, s in enumerate(self.slabs) for k, v in s.state().items()}
+
+    def set_state(self, state: dict, iteration: int) -> None:
+        for i, s in enumerate(self.slabs):
+            s.set_state({k.split("_", 1)[1]: v for k, v in state.items() if k.startswith(f"slab{i}_")}, iteration)
+        self.iteration = int(iteration)
+
+    def signature(self) -> tuple[list, dict]:
+        arrays, params = [], {}
+        for i, (s, (a, b)) in enumerate(zip(self.slabs, self.plan)):
+            arr, p = s.signature()
+            arrays += list(arr)
+            params[f"slab{i}"] = dict(p, owned=[a, b])
         return arrays, params
