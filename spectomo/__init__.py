@@ -42,7 +42,8 @@ from .align import (AlignmentWarning, TiltAxisWarning, align_other, alignment_re
                     projection_match, stack_register, tilt_align, trans_stack)
 from .opencl import DeviceMemoryError, OpenCLUnavailableError  # noqa: E402
 from .recon import (CheckpointError, IterationInfo, RecStacks, ResponseFitError, fit_response_ratios,  # noqa: E402
-                    plot_heldout, recon_error, reconstruct, reconstruct_hebt, reconstruct_path, reconstruct_tgv)
+                    plot_heldout, recon_error, reconstruct, reconstruct_hebt, reconstruct_many, reconstruct_path,
+                    reconstruct_tgv)
 from .quantify import Quantification, QuantificationWarning, esf_threshold, quantify  # noqa: E402
 from .absorption import AbsorptionCorrection, correct_absorption  # noqa: E402
 from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
@@ -57,7 +58,8 @@ __all__ = [
     "stack_register", "projection_match", "tilt_align", "trans_stack", "align_other", "alignment_residual",
     "TiltAxisWarning", "AlignmentWarning",
     # reconstruction
-    "reconstruct", "recon_error", "reconstruct_path", "reconstruct_tgv", "reconstruct_hebt", "RecStacks",
+    "reconstruct", "recon_error", "reconstruct_path", "reconstruct_tgv", "reconstruct_hebt", "reconstruct_many",
+    "RecStacks",
     "IterationInfo", "CheckpointError", "fit_response_ratios", "ResponseFitError", "plot_heldout",
     "OpenCLUnavailableError",
     "DeviceMemoryError",

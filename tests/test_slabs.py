@@ -1,5 +1,7 @@
 """Slab decomposition of TGV–KL along the tilt axis: exact halo exchange gives the whole solve."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -107,3 +109,25 @@ def test_hebt_slabs_equal_the_whole_solve():
 
     limit = hebt_bytes(13, 16, 5, 2)
     assert spectomo.reconstruct_hebt(haadf, maps, max_memory=limit, **opts).parameters["slabs"] == 2
+
+
+def test_many_series_over_a_local_cluster(problem, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    counts, tilts, _ = problem
+    jobs = [{"maps": {n: spectomo.TomoStack(c * k, tilts=tilts) for n, c in counts.items()}, "haadf": None}
+            for k in (1.0, 2.0, 3.0)]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+        paths = spectomo.reconstruct_many(jobs, client=client, out=tmp_path / "tgv", solver="tgv",
+                                          options={"iterations": 10}, progress=False)
+        sirt = spectomo.reconstruct_many(jobs[:1], client=client, out=tmp_path / "sirt", solver="SIRT",
+                                         options={"iterations": 5}, names=["needle"], progress=False)
+    local = [spectomo.reconstruct_tgv(None, j["maps"], iterations=10, progress=False) for j in jobs]
+    for p, b in zip(paths, local):
+        for n in counts:
+            a = spectomo.load(p[n])
+            assert a.metadata.Reconstruction.method == "TGV-KL"
+            np.testing.assert_allclose(a.data, b[n].data, rtol=1e-6, atol=1e-6 * float(b[n].data.max()))
+    assert set(sirt[0]) == set(counts) and Path(sirt[0]["A"]).parent.name == "needle"
+    with pytest.raises(ValueError, match="solver"):
+        spectomo.reconstruct_many(jobs, client=None, out=tmp_path, solver="ART")
