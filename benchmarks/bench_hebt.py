@@ -77,7 +77,10 @@ def main(argv=None) -> None:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--sirt-iterations", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=3, help="repeats of each timing (the median is shown)")
+    ap.add_argument("--profile", action="store_true", help="per-kernel device time from OpenCL events")
     args = ap.parse_args(argv)
+    if args.profile:
+        os.environ["SPECTOMO_PROFILE"] = "1"  # before the device is opened
     r = run(args.size, args.slices, args.tilts, args.iterations, args.repeats, args.sirt_iterations)
     print(f"{args.slices} slices × {args.size}² × {args.tilts} tilts, 2 elements + HAADF; device {r['device']}, "
           f"{os.cpu_count()} cores")
@@ -85,6 +88,13 @@ def main(argv=None) -> None:
     print(f"  projector pair alone {r['projector_s']:.4f} s  ({100 * r['projector_s'] / r['hebt_s_per_it']:.0f} % of an iteration)")
     print(f"  ASTRA SIRT (CPU)     {r['astra_s_per_channel']:.4f} s/iteration per channel")
     print(f"  throughput ratio     {r['astra_s_per_channel'] / r['per_channel']:.1f}× ASTRA per element channel (goal ≥ 10×)")
+
+    if args.profile:
+        from spectomo.opencl import profile_report
+
+        print("  per-kernel device time (all runs above):")
+        for name, (calls, secs) in profile_report().items():
+            print(f"    {name:22s} {calls:6d} calls  {secs:8.3f} s  {1e3 * secs / calls:8.3f} ms/call")
 
 
 if __name__ == "__main__":

@@ -86,7 +86,10 @@ def main(argv=None) -> None:
     ap.add_argument("--iterations", type=int, default=20)
     ap.add_argument("--sirt-iterations", type=int, default=10)
     ap.add_argument("--chunk", type=int, default=None)
+    ap.add_argument("--profile", action="store_true", help="per-kernel device time from OpenCL events")
     args = ap.parse_args(argv)
+    if args.profile:
+        os.environ["SPECTOMO_PROFILE"] = "1"  # before the device is opened
     for name in ("a", "b") if args.case == "both" else (args.case,):
         r = run_case(name, args.iterations, args.chunk, args.sirt_iterations)
         print(f"case ({r['case']}) on {r['device']} ({r['cores']} cores), chunk {r['chunk']}")
@@ -96,6 +99,13 @@ def main(argv=None) -> None:
         print(f"  SIRT / TGV time   {r['ratio']:.2f}")
         print(f"  per iteration     {r['GB_per_it']:.2f} GB image/sinogram traffic, "
               f"{r['Gmac_per_it']:.2f} G multiply-adds in the projectors")
+
+    if args.profile:
+        from spectomo.opencl import profile_report
+
+        print("  per-kernel device time (all runs above):")
+        for name, (calls, secs) in profile_report().items():
+            print(f"    {name:22s} {calls:6d} calls  {secs:8.3f} s  {1e3 * secs / calls:8.3f} ms/call")
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ class Kernel:
         if len(self._bound) != len(self.args):
             missing = [n for n in self.arg_names if n not in self._bound]
             raise TypeError(f"kernel {self.name}: arguments not bound: {missing}")
-        self._ops.cl.enqueue_nd_range_kernel(self._ops.rt.queue, self._k, global_size, local_size)
+        ev = self._ops.cl.enqueue_nd_range_kernel(self._ops.rt.queue, self._k, global_size, local_size)
+        if self._ops.rt.profiling:
+            self._ops.rt.events.append((self.name, ev))
 
 
 class Operators:

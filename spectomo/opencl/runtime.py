@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["OpenCLUnavailableError", "OpenCLBuildError", "DeviceMemoryError", "kernel_dir", "get_runtime",
-           "Runtime", "opencl_available", "memory_limits"]
+           "Runtime", "opencl_available", "memory_limits", "profile_report"]
 
 
 class OpenCLUnavailableError(RuntimeError):
@@ -142,7 +142,10 @@ class Runtime:
         self.cl = cl
         self.device = device
         self.context = cl.Context([device])
-        self.queue = cl.CommandQueue(self.context)
+        self.profiling = os.environ.get("SPECTOMO_PROFILE", "") not in ("", "0")
+        props = cl.command_queue_properties.PROFILING_ENABLE if self.profiling else 0
+        self.queue = cl.CommandQueue(self.context, properties=props)
+        self.events: list = []  # (kernel name, event) while profiling
         self._programs: dict = {}
         self._kernels: dict = {}
 
@@ -223,6 +226,26 @@ def memory_limits(device) -> tuple[int, int | None]:
             host = 0
         return max(int(device.global_mem_size), int(host)), None
     return int(device.global_mem_size), int(device.max_mem_alloc_size)
+
+
+def profile_report(device=None, *, reset: bool = True) -> dict:
+    """Per-kernel device time since the last report, from OpenCL events: name → (calls, seconds).
+
+    Only with ``SPECTOMO_PROFILE=1`` in the environment when the device was first opened (the queue
+    must be created with profiling enabled); otherwise an empty dict. Benchmarks print it with
+    ``--profile``.
+    """
+    rt = get_runtime(device)
+    if not rt.profiling:
+        return {}
+    rt.queue.finish()
+    out: dict = {}
+    for name, ev in rt.events:
+        calls, secs = out.get(name, (0, 0.0))
+        out[name] = (calls + 1, secs + (ev.profile.end - ev.profile.start) * 1e-9)
+    if reset:
+        rt.events.clear()
+    return dict(sorted(out.items(), key=lambda kv: -kv[1][1]))
 
 
 def opencl_available() -> bool:
