@@ -83,3 +83,26 @@ def test_import_never_needs_opencl():
 def test_kernel_sources_are_found():
     names = {p.name for p in kernel_dir().glob("*.cl")}
     assert {"common.cl", "utils.cl"} <= names
+
+
+def test_profile_report_lists_kernels():
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from spectomo.opencl import BatchGeometry, Operators, profile_report\n"
+            "g = BatchGeometry(np.linspace(-60, 60, 7), 8, 8, 2, 1)\n"
+            "o = Operators(g)\n"
+            "v, s = o.buffer(np.ones(g.vol_shape, np.float32)), o.buffer(size=o.n_sino)\n"
+            "o.radon(s, v); o.radon_adj(v, s)\n"
+            "r = profile_report()\n"
+            "print(sorted(r), all(c == 1 and t >= 0 for c, t in r.values()))\n")
+    env = dict(os.environ, SPECTOMO_PROFILE="1")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "['radon_adj', 'radon_fwd'] True" in out.stdout
+    from spectomo.opencl import profile_report
+
+    if os.environ.get("SPECTOMO_PROFILE", "") in ("", "0"):
+        assert profile_report() == {}
