@@ -42,6 +42,32 @@ def test_take_off_angles_are_exspys():
     np.testing.assert_allclose(np.linalg.norm(d, axis=-1), 1.0, atol=1e-12)
 
 
+def test_velox_detectors_follow_the_maps():
+    # Velox keeps each detector in original_metadata.Detectors (angles in radians); RosettaSciIO's
+    # metadata has a single placeholder. The set must reach the maps, which keep metadata only.
+    from spectomo.geometry import record_vendor_geometry
+
+    sim = simulate("core_shell", size=8, tilts=[-20.0, 20.0], energy_channels=256, energy_scale=0.08,
+                   progress=False)
+    sis = []
+    for i in range(2):
+        si = sim.eds.inav[:, :, i]
+        si.metadata.Tomography.__delattr__("tilts")
+        si.original_metadata.set_item("Detectors", {
+            f"Detector-{k}": {"DetectorName": f"SuperXG2{k}", "DetectorType": "AnalyticalDetector",
+                              "ElevationAngle": str(np.deg2rad(18.0)), "AzimuthAngle": str(np.deg2rad(az)),
+                              "CollectionAngle": "0.7", "Enabled": "true"}
+            for k, az in enumerate((45.0, 135.0, 225.0, 315.0))})
+        si.original_metadata.set_item("Detectors.Detector-9", {"DetectorName": "HAADF", "DetectorType": "ScanningDetector"})
+        sis.append(si)
+    maps = spectomo.extract_maps(sis, tilts=[-20.0, 20.0], method="windows", progress=False)
+    det = Detector.from_metadata(next(iter(maps.values())))
+    assert det.n_detectors == 4 and det.name.startswith("Velox")
+    np.testing.assert_allclose(det.elevation, 18.0)
+    np.testing.assert_allclose(det.azimuth, [45.0, 135.0, 225.0, 315.0])
+    assert not record_vendor_geometry(sis[0])  # recorded once; not overwritten
+
+
 def test_detector_presets_metadata_and_bad_inputs():
     sx = Detector.super_x()
     assert sx.n_detectors == 4 and sx.weights.sum() == pytest.approx(1.0) and sx.solid_angle.sum() == pytest.approx(0.7)

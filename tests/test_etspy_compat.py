@@ -239,6 +239,8 @@ def test_vendor_eds_file_to_maps(name):
     assert maps and all(m.data.shape == (2, *shape) for m in maps.values())
     totals = [float(np.asarray(m.data, dtype=np.float64).sum()) for m in maps.values()]
     assert all(np.isfinite(totals)) and (max(totals) > 0) == counts
+    # the file's detector set follows the maps (and so the volumes and correct_absorption)
+    assert spectomo.geometry.Detector.from_metadata(next(iter(maps.values()))).name.startswith(det)
     assert sum(totals) <= 2 * float(np.asarray(small.data, dtype=np.float64).sum())
 
 

@@ -5,7 +5,7 @@ detector and holder-shadow geometry for absorption (:mod:`~spectomo.geometry.det
 
 from .astra import forward_project
 from .convention import angle_coefficients, detector_positions, radon_matrix, sinograms
-from .detector import Detector, HolderShadow, detector_directions
+from .detector import Detector, HolderShadow, detector_directions, record_vendor_geometry
 
 __all__ = ["angle_coefficients", "detector_positions", "radon_matrix", "sinograms", "forward_project",
-           "Detector", "HolderShadow", "detector_directions"]
+           "Detector", "HolderShadow", "detector_directions", "record_vendor_geometry"]

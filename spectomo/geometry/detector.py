@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Detector", "HolderShadow", "detector_directions"]
+__all__ = ["Detector", "HolderShadow", "detector_directions", "record_vendor_geometry"]
 
 _EDS = "Acquisition_instrument.TEM.Detector.EDS"
 
@@ -157,6 +157,20 @@ class Detector:
         """Elevation of each detector above the holder plane, degrees, ``(n_tilts, n_det)`` (negative
         below it)."""
         return np.rad2deg(np.arcsin(np.clip(-self.directions(tilts)[..., 2], -1, 1)))
+
+
+def record_vendor_geometry(signal) -> bool:
+    """Copy a vendor file's detector set (Velox: ``original_metadata.Detectors``) into
+    ``metadata…Detector.EDS.geometry``, where it follows the maps and volumes made from ``signal``
+    (they keep ``metadata`` only). Returns True if it wrote one."""
+    md = getattr(signal, "metadata", None)
+    if md is None or md.has_item(f"{_EDS}.geometry"):
+        return False
+    det = _velox_detectors(signal)
+    if det is None:
+        return False
+    md.set_item(f"{_EDS}.geometry", det.as_dict())
+    return True
 
 
 def _velox_detectors(signal) -> "Detector | None":

@@ -95,7 +95,11 @@ class SpectralInput:
         return out
 
     def acquisition_metadata(self) -> dict:
-        """``metadata.Acquisition_instrument`` as a plain dict (beam current, live time, …)."""
+        """``metadata.Acquisition_instrument`` as a plain dict (beam current, live time, …), with a
+        vendor file's detector set recorded first (:func:`spectomo.geometry.record_vendor_geometry`)."""
+        from ..geometry.detector import record_vendor_geometry
+
+        record_vendor_geometry(self.signal)
         node = self.signal.metadata.get_item("Acquisition_instrument")
         return node.as_dictionary() if node is not None else {}
 
@@ -121,6 +125,10 @@ def _stack_list(spectra, tilts):
         shapes.add((s.data.shape, tuple(s.axes_manager.signal_axes[0].axis[[0, -1]].round(9))))
     if len(shapes) != 1:
         raise SpectralInputError(f"spectra: the spectrum images differ in shape or energy axis: {sorted(shapes)}")
+    from ..geometry.detector import record_vendor_geometry
+
+    for s in spectra:  # before stacking: the stack keeps metadata, not original_metadata
+        record_vendor_geometry(s)
     if tilts is None:
         stage = [s.metadata.get_item("Acquisition_instrument.TEM.Stage.tilt_alpha") for s in spectra]
         if any(v is None for v in stage):
