@@ -39,6 +39,7 @@ from ..opencl.operators import Operators, auto_chunk, slice_operators
 from ..validation import InputWarning, whole_number
 from .channels import check_haadf_and_maps
 from .driver import Solver, run
+from .memory import plan_slab_count
 from . import thinning
 from .ratios import ResponseFitError, fit_response_ratios
 from .result import RecStacks, make_result
@@ -406,24 +407,6 @@ def hebt_bytes(n_tilts: int, ny: int, nx: int, nc: int) -> int:
     return 4 * (ny * ny * nx * nc + 2 * n_tilts * ny * nx * nc + n_tilts * ny * nx + ny * ny + n_tilts * ny)
 
 
-def _hebt_slabs(shape, nc: int, slabs, max_memory, device) -> int:
-    """Slabs for HEBT: ``slabs`` if given, else as few as fit in ``max_memory`` (default 80 % of the
-    device's memory)."""
-    n_tilts, ny, nx = shape
-    if slabs is not None:
-        return whole_number(slabs, "slabs")
-    if max_memory is None:
-        from ..opencl.runtime import get_runtime, memory_limits
-
-        max_memory = 0.8 * memory_limits(get_runtime(device).device)[0]
-    if not max_memory > 0:
-        raise ValueError(f"max_memory: a positive number of bytes expected, got {max_memory!r}")
-    for k in range(1, nx + 1):
-        if hebt_bytes(n_tilts, ny, -(-nx // k), nc) <= max_memory:
-            return k
-    raise ValueError(f"max_memory: {max_memory:.3g} bytes do not hold even one slice of this problem")
-
-
 def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iterations: int | str = "auto", ratios=None,
                      normalise: bool = True, nonnegative: bool = True, tol: float | None = None, device=None,
                      progress: bool = True, callback=None, check_every: int = 10, checkpoint=None,
@@ -493,7 +476,9 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
     ratios, r2 = _ratios(haadf, maps, ratios, ratio_errors)
     args = ([np.asarray(maps[n].data, dtype=np.float32) for n in names], np.asarray(haadf.data, dtype=np.float32),
             haadf.tilts, [ratios[n] for n in names], alpha, normalise, nonnegative, device)
-    n_slabs = _hebt_slabs(haadf.data.shape, len(names), slabs, max_memory, device)
+    n_t, ny, nx = haadf.data.shape
+    n_slabs = plan_slab_count(nx, lambda n, _: hebt_bytes(n_t, ny, n, len(names)), slabs=slabs,
+                              max_memory=max_memory, device=device)
     if n_slabs > 1:
         from .slabs import SlabHEBT
 

@@ -28,6 +28,7 @@ from ..validation import whole_number
 from . import thinning
 from .channels import check_haadf_and_maps
 from .driver import Solver, run
+from .memory import plan_slab_count
 from .result import RecStacks, make_result
 
 __all__ = ["reconstruct_tgv", "TGVSolver", "DEFAULT_NU", "DEFAULT_NU_HAADF", "default_mu"]
@@ -313,24 +314,6 @@ def tgv_bytes(ny: int, nz: int, nx: int, nc: int, n_tilts: int, n_det: int | Non
     return 4 * (17 * n + 3 * ns + ny * nz * nx)
 
 
-def _plan_slab_count(ny: int, nx: int, nc: int, n_tilts: int, slabs, max_memory, device) -> int:
-    """Slabs to use: ``slabs`` if given, else as few as fit in ``max_memory`` bytes (default: 80 % of
-    the device's memory), each with its two halo slices."""
-    if slabs is not None:
-        return whole_number(slabs, "slabs")
-    if max_memory is None:
-        from ..opencl.runtime import get_runtime, memory_limits
-
-        max_memory = 0.8 * memory_limits(get_runtime(device).device)[0]
-    if not max_memory > 0:
-        raise ValueError(f"max_memory: a positive number of bytes expected, got {max_memory!r}")
-    for k in range(1, nx + 1):
-        if tgv_bytes(ny, ny, -(-nx // k) + 2 * (k > 1), nc, n_tilts) <= max_memory:
-            return k
-    raise ValueError(f"max_memory: {max_memory:.3g} bytes do not hold even one slice of this problem "
-                     f"({tgv_bytes(ny, ny, 3, nc, n_tilts):.3g} bytes with halos)")
-
-
 def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int = 2000,
                     coupling: str = "frobenius", dims: int = 3, tol: float | None = None, device=None,
                     progress: bool = True, checkpoint=None, callback=None, check_every: int = 50,
@@ -405,7 +388,8 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     n_t, ny, nx = next(iter(counts.values()))[0].shape
     if client is not None and slabs is None:
         slabs = max(1, min(nx, len(client.scheduler_info().get("workers", {})) or 1))
-    n_slabs = _plan_slab_count(ny, nx, len(names), n_t, slabs, max_memory, device)
+    n_slabs = plan_slab_count(nx, lambda n, k: tgv_bytes(ny, ny, n + 2 * (k > 1), len(names), n_t), slabs=slabs,
+                              max_memory=max_memory, device=device)
     options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
                    dims=dims, device=device)
     if n_slabs > 1 or client is not None:
