@@ -66,16 +66,21 @@ class Phantom:
     def majority_regions(self, *, erosion: int = 1) -> dict:
         """Element → where it is the majority element inside the particle, for region-wise scores.
 
-        Inside means a density above half the maximum; each region is eroded by ``erosion`` voxels
-        so that partial-volume edges and interfaces are left out (core_shell: Au → core, Ag → shell).
+        Inside means a density above half the highest density among the voxels where that element
+        is the majority (so a light support under dense particles counts as inside its own region);
+        each region is eroded by ``erosion`` voxels so that partial-volume edges and interfaces are
+        left out (core_shell: Au → core, Ag → shell; catalyst: Ce → support, Pt → particles).
         """
         from scipy.ndimage import binary_erosion
 
         pd = self.partial_densities
-        inside = self.density > 0.5 * float(self.density.max())
+        rho = self.density
         out = {}
         for el, p in pd.items():
-            region = inside & np.all([p > q for other, q in pd.items() if other != el], axis=0)
+            major = np.all([p > q for other, q in pd.items() if other != el], axis=0) & (rho > 0)
+            if not major.any():
+                continue
+            region = major & (rho > 0.5 * float(rho[major].max()))
             out[el] = binary_erosion(region, iterations=erosion) if erosion else region
         return {el: r for el, r in out.items() if r.any()}
 
