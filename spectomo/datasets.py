@@ -283,10 +283,7 @@ def _attenuated(ph: Phantom, sources: list, channel_energies: list, t: np.ndarra
                 weights: np.ndarray, progress: bool) -> list:
     """Projections ``∫ s_c A_{t,c} dt`` (voxel units, ``(n_tilts, ny, nx)`` each) of each source
     volume ``s_c`` at its energy, detectors weighted per tilt by ``weights (n_tilts, n_det)``."""
-    els = ph.elements
-    vox_cm = ph.voxel_size * 1e-7
-    mu = np.stack([sum(physics.mass_attenuation(el, e) * ph.partial_densities[el] for el in els)
-                   for e in channel_energies]).astype(np.float32) * np.float32(vox_cm)
+    mu = physics.attenuation_volumes(channel_energies, ph.partial_densities, ph.voxel_size * 1e-7)
     dirs = detector.directions(t)
     nx, ny, _ = ph.shape
     out = [np.empty((len(t), ny, nx), dtype=np.float32) for _ in sources]

@@ -334,7 +334,6 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
     regs = [np.asarray(getattr(r, "data", r), dtype=bool) for r in regions] if regions is not None else _default_regions(q)
     means = _region_means(q, regs)
     history, curve, transmission, corrected = [], np.ones(n_t), {}, stacks
-    elements = list(q.weight_percent)
     energies = {n: physics.line_energy(n) for n in names}
     vox_cm = float(q.parameters["voxel_size_nm"]) * 1e-7
     misfits = {}
@@ -346,8 +345,7 @@ def correct_absorption(maps: dict, *, haadf=None, detector: Detector | None = No
 
     for it in tqdm(range(iterations), desc="Absorption correction", disable=not progress, leave=False):
         rho = _densities(q, vols, density)
-        mu = np.stack([sum(physics.mass_attenuation(el, energies[n]) * rho[el] for el in elements)
-                       for n in names]).astype(np.float32) * np.float32(vox_cm)
+        mu = physics.attenuation_volumes([energies[n] for n in names], rho, vox_cm)
         f = [np.clip(np.asarray(vols[n].data, dtype=np.float64), 0, None) for n in names]
         if it == 0 and orientation == "auto":
             candidates = {}

@@ -23,7 +23,8 @@ in kg/m² (exspy's convention).
 from .atomic import (AVOGADRO, BARN_CM2, FAMILY_SHELL, atomic_number, atomic_weight, edge_energy,
                      electron_dose, element_density, element_lines, family_lines, line_energy,
                      line_family, line_weight, mixture_density, split_line)
-from .attenuation import attenuation_length, attenuation_matrix, linear_attenuation, mass_attenuation
+from .attenuation import (attenuation_length, attenuation_matrix, attenuation_volumes, linear_attenuation,
+                          mass_attenuation)
 from .emission import (SIEGBAHN_IUPAC, detector_efficiency, eds_factor, emission_cross_section,
                        fluorescence_yield, line_components, line_fraction, partial_cross_section,
                        peak_fwhm, radiative_rate, shell_for_line, zeta_factor)
@@ -42,5 +43,5 @@ __all__ = [
     "emission_cross_section", "eds_factor", "partial_cross_section", "zeta_factor",
     "detector_efficiency", "peak_fwhm",
     "elastic_cross_section", "haadf_factor", "bremsstrahlung_cross_section",
-    "mass_attenuation", "attenuation_matrix", "linear_attenuation", "attenuation_length",
+    "mass_attenuation", "attenuation_matrix", "linear_attenuation", "attenuation_volumes", "attenuation_length",
 ]

@@ -15,7 +15,8 @@ import xraydb
 
 from .atomic import atomic_number, line_energy
 
-__all__ = ["mass_attenuation", "attenuation_matrix", "linear_attenuation", "attenuation_length"]
+__all__ = ["mass_attenuation", "attenuation_matrix", "linear_attenuation", "attenuation_volumes",
+           "attenuation_length"]
 
 
 @lru_cache(maxsize=4096)
@@ -49,8 +50,16 @@ def attenuation_matrix(lines, elements) -> np.ndarray:
 
 def linear_attenuation(line: str, partial_densities: dict) -> np.ndarray:
     """``μ_l(r)`` in 1/cm for line ``line`` from partial densities ``{element: ρ_A (g/cm³)}``."""
-    e = line_energy(line)
-    return sum(mass_attenuation(el, e) * np.asarray(p, dtype=np.float64) for el, p in partial_densities.items())
+    return attenuation_volumes([line_energy(line)], partial_densities)[0]
+
+
+def attenuation_volumes(energies, partial_densities: dict, length_cm: float = 1.0) -> np.ndarray:
+    """``μ(r)`` at each photon energy (keV) times ``length_cm``, shape ``(n_energies, *volume)``:
+    in 1/cm with the default, in 1/voxel with ``length_cm`` = the voxel length (float32 then, as the
+    attenuation kernel takes it)."""
+    mu = np.stack([sum(mass_attenuation(el, float(e)) * np.asarray(p, dtype=np.float64)
+                       for el, p in partial_densities.items()) for e in energies])
+    return mu if length_cm == 1.0 else (mu * length_cm).astype(np.float32)
 
 
 def attenuation_length(line: str, weight_fractions: dict, density: float) -> float:

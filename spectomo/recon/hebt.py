@@ -199,18 +199,12 @@ class HEBTSolver(Solver):
         return self._relative(self._squares(self.iteration + 1 if upto is None else int(upto)))
 
     def _relative(self, sq: np.ndarray) -> np.ndarray:
-        """Squared block residuals (solver units) → relative residual norms (map / HAADF units)."""
-        scale = np.append(self.coef["out_scale"], 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sqrt(np.maximum(sq, 0)) * scale / self.data_norms
+        return relative_residuals(sq, self.coef, self.data_norms)
 
     def check(self) -> dict:
         """Objective (squared residual of the stacked system) and the relative residual of each block."""
         self.finalise()
-        sq = self._squares(self.iteration + 1)[-1]
-        objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
-        rel = self._relative(sq)
-        out = {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+        out = block_check(self._squares(self.iteration + 1)[-1], self.coef, self.alpha, self.data_norms, self.names)
         if self.heldout is not None:
             scores = [h.score(p)["heldout"] for h, p in zip(self.heldout, self.projections())]
             out.update({f"heldout_{n}": v for n, v in zip(self.names, scores)})
@@ -245,6 +239,21 @@ class HEBTSolver(Solver):
         """Current element volumes in map units, ``(nx, ny, nz)`` each."""
         vols = from_batch(self.ops.read(self.buf["x"], self.geom.vol_shape), self.geom)
         return {n: v * np.float32(s) for n, v, s in zip(self.names, vols, self.coef["out_scale"])}
+
+
+def relative_residuals(sq: np.ndarray, coef: dict, data_norms: np.ndarray) -> np.ndarray:
+    """Squared block residuals (solver units) → relative residual norms (map / HAADF units)."""
+    scale = np.append(coef["out_scale"], 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt(np.maximum(sq, 0)) * scale / data_norms
+
+
+def block_check(sq: np.ndarray, coef: dict, alpha: float, data_norms: np.ndarray, names: list) -> dict:
+    """The driver's check from the squared block residuals of the current iterate: the objective of
+    the stacked system and each block's relative residual (for :class:`HEBTSolver` and its slabs)."""
+    objective = float((coef["a"] ** 2 * sq[:-1]).sum() + alpha ** 2 * sq[-1])
+    rel = relative_residuals(sq, coef, data_norms)
+    return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*names, "HAADF"], rel)}}
 
 
 def _resolve_ratios(ratios: dict, names: list) -> dict:

@@ -286,21 +286,18 @@ class SlabHEBT(Solver):
     def _squares(self, upto: int) -> np.ndarray:
         return sum(s._squares(upto) for s in self.slabs)
 
-    def _relative(self, sq: np.ndarray) -> np.ndarray:
-        scale = np.append(self.coef["out_scale"], 1.0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.sqrt(np.maximum(sq, 0)) * scale / self.data_norms
-
     def residuals(self, upto: int | None = None) -> np.ndarray:
         """Relative residual norms of the whole problem, as :meth:`HEBTSolver.residuals`."""
-        return self._relative(self._squares(self.iteration + 1 if upto is None else int(upto)))
+        from .hebt import relative_residuals
+
+        return relative_residuals(self._squares(self.iteration + 1 if upto is None else int(upto)), self.coef,
+                                  self.data_norms)
 
     def check(self) -> dict:
+        from .hebt import block_check
+
         self.finalise()
-        sq = self._squares(self.iteration + 1)[-1]
-        objective = float((self.coef["a"] ** 2 * sq[:-1]).sum() + self.alpha ** 2 * sq[-1])
-        rel = self._relative(sq)
-        return {"objective": objective, **{f"residual_{n}": float(r) for n, r in zip([*self.names, "HAADF"], rel)}}
+        return block_check(self._squares(self.iteration + 1)[-1], self.coef, self.alpha, self.data_norms, self.names)
 
     def volumes(self) -> dict:
         parts = [s.volumes() for s in self.slabs]
