@@ -40,7 +40,7 @@ def run_case(name, iterations: int, chunk: int, sirt_iterations: int) -> dict:
     """Time one case (a name in CASES, or a dict like its entries); ``sirt_iterations=0`` skips ASTRA."""
     c = CASES[name] if isinstance(name, str) else name
     n, nx, nc, tilts = c["ndet"], c["slices"], c["channels"], c["angles"]
-    g = BatchGeometry(tilts, n, n, nx, nc, chunk=chunk or auto_chunk(nx * nc))
+    g = BatchGeometry(tilts, n, n, nx, nc, chunk=chunk or auto_chunk(nx * nc, multiple=nc))
     rng = np.random.default_rng(0)
     data = rng.random(g.sino_shape).astype(np.float32)
     data[..., nx * nc:] = 0

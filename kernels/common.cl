@@ -6,8 +6,10 @@
 #ifdef SPECTOMO_DOUBLE
 #pragma OPENCL EXTENSION cl_khr_fp64 : enable
 typedef double real;
+#define REAL_NAME double
 #else
 typedef float real;
+#define REAL_NAME float
 #endif
 
 #endif

@@ -18,6 +18,28 @@
 #define DIMS 3
 #endif
 
+/* VW: batch entries handled as one OpenCL vector (a divisor of CH; 1 = scalar code). The CPU
+ * compilers (PoCL) do not vectorise the loops over a chunk by themselves, so the kernels load,
+ * multiply and store realv vectors explicitly; NV vectors make up a chunk. */
+#ifndef VW
+#define VW 1
+#endif
+#if (CH % VW) != 0
+#error "geometry.cl: VW must divide CH"
+#endif
+#define NV (CH / VW)
+#if VW == 1
+typedef real realv;
+#define VLOAD(k, p) ((p)[k])
+#define VSTORE(x, k, p) ((p)[k] = (x))
+#else
+#define SPECTOMO_CAT_(a, b) a##b
+#define SPECTOMO_CAT(a, b) SPECTOMO_CAT_(a, b)
+typedef SPECTOMO_CAT(REAL_NAME, VW) realv;
+#define VLOAD(k, p) SPECTOMO_CAT(vload, VW)(k, p)
+#define VSTORE(x, k, p) SPECTOMO_CAT(vstore, VW)(x, k, p)
+#endif
+
 /* sizes passed to every kernel, in this order */
 #define GEOM_ARGS const int ny, const int nz, const int nx, const int bp
 #define GEOM_PASS ny, nz, nx, bp

@@ -17,40 +17,47 @@ inline real det_pos(const int y, const int z, const real ca, const real sa, cons
            + (real)0.5 * (real)(ndet - 1);
 }
 
+/* Candidate pixels: those within 1/|cos| (or 1/|sin|) of the bin's line along the walked axis,
+ * widened by RANGE_SLACK pixels so that rounding in yy never drops a pixel whose weight
+ * det_pos gives as > 0; every candidate's weight is still tested. */
+#define RANGE_SLACK ((real)0.015625)
+
 /* acc[0..CH) = sum over pixels of w * vol[pixel][b0 + j], for detector bin s at angle (ca, sa) */
 inline void radon_gather(real *acc, __global const real *vol, const int s, const real ca, const real sa,
                          const int b0, GEOM_ARGS, const int ndet)
 {
-    for (int j = 0; j < CH; ++j) acc[j] = 0;
+    realv a[NV];
+    for (int m = 0; m < NV; ++m) a[m] = (realv)(0);
     const real yc = (real)0.5 * (real)(ny - 1), zc = (real)0.5 * (real)(nz - 1);
     const real c0 = (real)0.5 * (real)(ndet - 1);
     if (fabs(ca) >= fabs(sa)) {          /* steep in y: walk z, solve for the y range */
-        const real reach = (real)1 / fabs(ca);
+        const real reach = (real)1 / fabs(ca) + RANGE_SLACK;
         for (int z = 0; z < nz; ++z) {
             const real yy = ((real)s - c0 - ((real)z - zc) * sa) / ca + yc;
-            const int ylo = max(0, (int)floor(yy - reach)), yhi = min(ny - 1, (int)ceil(yy + reach));
+            const int ylo = max(0, (int)ceil(yy - reach)), yhi = min(ny - 1, (int)floor(yy + reach));
             for (int y = ylo; y <= yhi; ++y) {
                 const real w = (real)1 - fabs(det_pos(y, z, ca, sa, ny, nz, ndet) - (real)s);
                 if (w > 0) {
                     __global const real *v = vol + ((size_t)y * nz + z) * bp + b0;
-                    for (int j = 0; j < CH; ++j) acc[j] += w * v[j];
+                    for (int m = 0; m < NV; ++m) a[m] += w * VLOAD(m, v);
                 }
             }
         }
     } else {                              /* steep in z: walk y, solve for the z range */
-        const real reach = (real)1 / fabs(sa);
+        const real reach = (real)1 / fabs(sa) + RANGE_SLACK;
         for (int y = 0; y < ny; ++y) {
             const real zz = ((real)s - c0 - ((real)y - yc) * ca) / sa + zc;
-            const int zlo = max(0, (int)floor(zz - reach)), zhi = min(nz - 1, (int)ceil(zz + reach));
+            const int zlo = max(0, (int)ceil(zz - reach)), zhi = min(nz - 1, (int)floor(zz + reach));
             for (int z = zlo; z <= zhi; ++z) {
                 const real w = (real)1 - fabs(det_pos(y, z, ca, sa, ny, nz, ndet) - (real)s);
                 if (w > 0) {
                     __global const real *v = vol + ((size_t)y * nz + z) * bp + b0;
-                    for (int j = 0; j < CH; ++j) acc[j] += w * v[j];
+                    for (int m = 0; m < NV; ++m) a[m] += w * VLOAD(m, v);
                 }
             }
         }
     }
+    for (int m = 0; m < NV; ++m) VSTORE(a[m], m, acc);
 }
 
 /* acc[0..CH) = back-projection of sino at pixel (y, z), batch entries b0..b0+CH */
@@ -58,7 +65,8 @@ inline void radon_adjoint_gather(real *acc, __global const real *sino, __global 
                                  const int nang, const int y, const int z, const int b0, GEOM_ARGS,
                                  const int ndet)
 {
-    for (int j = 0; j < CH; ++j) acc[j] = 0;
+    realv sum[NV];
+    for (int m = 0; m < NV; ++m) sum[m] = (realv)(0);
     for (int k = 0; k < nang; ++k) {
         const real t = det_pos(y, z, ang[2 * k], ang[2 * k + 1], ny, nz, ndet);
         const real fl = floor(t);
@@ -68,13 +76,14 @@ inline void radon_adjoint_gather(real *acc, __global const real *sino, __global 
         if (i0 >= 0 && i0 < ndet) {
             const real w = (real)1 - f;
             __global const real *a = row + (size_t)i0 * bp;
-            for (int j = 0; j < CH; ++j) acc[j] += w * a[j];
+            for (int m = 0; m < NV; ++m) sum[m] += w * VLOAD(m, a);
         }
         if (i0 + 1 >= 0 && i0 + 1 < ndet && f > 0) {
             __global const real *a = row + (size_t)(i0 + 1) * bp;
-            for (int j = 0; j < CH; ++j) acc[j] += f * a[j];
+            for (int m = 0; m < NV; ++m) sum[m] += f * VLOAD(m, a);
         }
     }
+    for (int m = 0; m < NV; ++m) VSTORE(sum[m], m, acc);
 }
 
 /* sino = scale * T vol; global size (bp / CH, ndet, nang) */

@@ -16,10 +16,11 @@ pytestmark = pytest.mark.opencl
 
 @pytest.mark.parametrize("coupled", [True, False])
 @pytest.mark.parametrize("dims", [3, 2])
-def test_one_iteration_matches_numpy_algorithm(cl_runtime, rng, coupled, dims):
+@pytest.mark.parametrize("chunk", [3, 6])  # one voxel, or two, per work item; 6 pads the batch (9 → 12)
+def test_one_iteration_matches_numpy_algorithm(cl_runtime, rng, coupled, dims, chunk):
     tilts = np.array([-60.0, -25.0, 0.0, 10.0, 40.0, 65.0])
     ny, nx, nc = 13, 3, 3
-    g = BatchGeometry(tilts, ny, ny, nx, nc)
+    g = BatchGeometry(tilts, ny, ny, nx, nc, chunk=chunk)
     f = rng.random(g.sino_shape).astype(np.float32)
     f[..., nx * nc:] = 0
     solver = TGVSolver(f, g, (0.3, 0.05, 0.1), (4.0, 1.0), coupled, dims)

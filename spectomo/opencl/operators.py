@@ -65,6 +65,12 @@ def auto_chunk(n_batch: int, *, device=None, multiple: int = 1) -> int:
     return -(-per // multiple) * multiple
 
 
+def vector_width(chunk: int) -> int:
+    """Entries of a chunk handled as one OpenCL vector by the kernels (``-DVW``, ``geometry.cl``):
+    the largest of 16, 8, 4, 2, 1 that divides ``chunk``."""
+    return next(v for v in (16, 8, 4, 2, 1) if int(chunk) % v == 0)
+
+
 class Kernel:
     """One OpenCL kernel whose arguments are bound by name.
 
@@ -144,7 +150,8 @@ class Operators:
         self.geom, self.dtype = geom, np.dtype(dtype)
         self.real = self.dtype.type
         self.options = self.rt.build_options(self.dtype, (
-            f"-DNC={geom.nc}", f"-DCH={geom.chunk}", f"-DDIMS={int(dims)}", f"-DCOUPLED={int(bool(coupled))}"))
+            f"-DNC={geom.nc}", f"-DCH={geom.chunk}", f"-DVW={vector_width(geom.chunk)}", f"-DDIMS={int(dims)}",
+            f"-DCOUPLED={int(bool(coupled))}"))
         self.n_vox, self.n_sino = geom.n_vox, geom.n_sino
         self._kernels: dict = {}
         self.ang = self.buffer(geom.angles.astype(self.dtype))

@@ -59,7 +59,7 @@ class Slab:
         n_local = parts[0].shape[2]
         nc = len(parts)
         g = BatchGeometry(tilts, parts[0].shape[1], parts[0].shape[1], n_local, nc,
-                          chunk=auto_chunk(n_local * nc, device=device))
+                          chunk=auto_chunk(n_local * nc, device=device, multiple=nc))
         self.solver = TGVSolver(sinograms_to_batch(parts, g), g, mu, alpha, coupled, dims, device, names=names,
                                 scales=scales, tnorm=tnorm)
         self.owned, self.left, self.right, self.nc = tuple(owned), int(left), int(right), nc

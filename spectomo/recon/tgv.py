@@ -61,6 +61,7 @@ class TGVSolver(Solver):
     data : ndarray (n_tilts, n_det, bp)
         Normalised sinograms in the batched layout (:func:`spectomo.opencl.layout.sinograms_to_batch`).
     geom : BatchGeometry
+        Its ``chunk`` must be a multiple of the channel count (whole voxels per work item).
     mu : sequence of float (n_channels,)
         Data weights of the normalised problem.
     alpha : (float, float)
@@ -83,6 +84,9 @@ class TGVSolver(Solver):
         self.names = list(names) if names is not None else [f"channel {c}" for c in range(geom.nc)]
         self.scales = list(scales) if scales is not None else [1.0] * geom.nc
         g = geom
+        if g.chunk % g.nc:
+            raise ValueError(f"geom: chunk ({g.chunk}) must be a multiple of the channel count ({g.nc}); "
+                             f"use auto_chunk(..., multiple={g.nc})")
         self.ops = o = Operators(g, device=device, dims=dims, coupled=coupled)
         n, ns = g.n_vox, g.n_sino
         self.buf = b = o.allocate({"f": data, "mu": np.asarray(self.mu, dtype=np.float32), "u": n, "ubar": n,
@@ -116,7 +120,8 @@ class TGVSolver(Solver):
             raise ValueError(f"maps: channel(s) {empty} hold no positive counts")
         mu, names = default_mu(xi, haadf, nu), list(counts)
         n_t, ny, nx = counts[names[0]].shape
-        geom = BatchGeometry(tilts, ny, ny, nx, len(names), chunk=auto_chunk(nx * len(names), device=device))
+        geom = BatchGeometry(tilts, ny, ny, nx, len(names), chunk=auto_chunk(nx * len(names), device=device,
+                                                                                   multiple=len(names)))
         data = sinograms_to_batch([counts[n] / xi[n] for n in names], geom)
         return cls(data, geom, [mu[n] for n in names], alpha, coupled, dims, device, names=names,
                    scales=[xi[n] for n in names])
@@ -157,7 +162,7 @@ class TGVSolver(Solver):
         """Run ``n`` iterations of Algorithm 1 (lines 6–12), enqueued without waiting."""
         g, o = self.geom, self.ops
         for _ in range(int(n)):
-            self.k_dual((g.nx, g.nz, g.ny))
+            self.k_dual(o.vol_chunks)
             self.k_data(o.sino_chunks)
             self.k_primal(o.vol_chunks)
         self.iteration += int(n)
