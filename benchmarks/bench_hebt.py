@@ -65,7 +65,7 @@ def run(n: int, nx: int, n_tilts: int, iterations: int, repeats: int, sirt_itera
                                   progress=False)
 
         t_astra = timed(astra, max(1, repeats - 1)) / sirt_iterations / 2
-    return {"device": o.rt.device.name.strip(), "hebt_s_per_it": t_it, "per_channel": t_it / 2,
+    return {"device": o.rt.device.name.strip(), "group": getattr(o, "_sino_group", None), "hebt_s_per_it": t_it, "per_channel": t_it / 2,
             "projector_s": t_proj, "astra_s_per_channel": t_astra}
 
 
@@ -83,7 +83,7 @@ def main(argv=None) -> None:
         os.environ["SPECTOMO_PROFILE"] = "1"  # before the device is opened
     r = run(args.size, args.slices, args.tilts, args.iterations, args.repeats, args.sirt_iterations)
     print(f"{args.slices} slices × {args.size}² × {args.tilts} tilts, 2 elements + HAADF; device {r['device']}, "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores; angles per work group {r['group'] or 'driver default'}")
     print(f"  HEBT                 {r['hebt_s_per_it']:.4f} s/iteration  ({r['per_channel']:.4f} s per element channel)")
     print(f"  projector pair alone {r['projector_s']:.4f} s  ({100 * r['projector_s'] / r['hebt_s_per_it']:.0f} % of an iteration)")
     print(f"  ASTRA SIRT (CPU)     {r['astra_s_per_channel']:.4f} s/iteration per channel")

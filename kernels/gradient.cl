@@ -88,39 +88,52 @@ inline void symgrad_adj_at(real *a, __global const real *q, const size_t n, cons
     a[2] = dbwd_adj(q2, v, 2) + dbwd_adj(q4, v, 0) + dbwd_adj(q5, v, 1);
 }
 
-/* Branch-free neighbours for loops over the CH entries of one pixel (y, z), used by the fused TGV
- * kernels so that the loop over the chunk vectorises on CPUs. In y and z the neighbour offset is 0
- * where the neighbour is missing: a difference then reads the entry itself and is exactly 0, as the
- * Neumann boundary above demands. In x (stride NC inside the batch) the existence flags vary along
- * the chunk and are applied as 0/1 factors; the neighbour entries are read unconditionally where
- * that is in bounds for the whole chunk ("inside"), else through a clamped index. Same values as
- * the vox_t functions above, bit for bit. */
+/* Branch-free neighbours for loops over the CH entries of one pixel (y, z) in realv vectors, used
+ * by the fused TGV kernels. In y and z the neighbour offset is 0 where the neighbour is missing: a
+ * difference then reads the entry itself and is exactly 0, as the Neumann boundary above demands.
+ * In x (stride NC inside the batch) the existence flags vary along the chunk; they are kept per
+ * entry as 0/1 factors. Same values as the vox_t functions above, bit for bit. */
 typedef struct {
     size_t i0;               /* flat index of entry b0 */
     size_t fy, by, fz, bz;   /* offsets to the forward / backward neighbour in y, z (0: none) */
     real hy, ly, hz, lz;     /* 1 where that neighbour exists */
-    int inside;              /* entries i0 - NC ... i0 + CH - 1 + NC are all in the buffer */
 } pix_t;
 
 inline pix_t pixel(const int y, const int z, const int b0, GEOM_ARGS)
 {
     pix_t e;
-    const size_t sy = (size_t)nz * bp, n = (size_t)ny * nz * bp;
+    const size_t sy = (size_t)nz * bp;
     e.i0 = ((size_t)y * nz + z) * bp + b0;
     e.fy = y + 1 < ny ? sy : 0; e.by = y > 0 ? sy : 0;
     e.fz = z + 1 < nz ? (size_t)bp : 0; e.bz = z > 0 ? (size_t)bp : 0;
     e.hy = y + 1 < ny; e.ly = y > 0; e.hz = z + 1 < nz; e.lz = z > 0;
-    e.inside = e.i0 >= NC && e.i0 + CH + NC <= n;
     return e;
 }
 
-/* x-neighbour indices and flags of entry b = b0 + j at flat index i */
-/* (inside is a literal 0 or 1 at each use, so each loop is compiled without the clamp or with it) */
-#define X_NEIGHBOURS(inside, i, b, n)                                                             \
-    const int x_ = (b) / NC;                                                                      \
-    const real hx = DIMS == 3 && x_ + 1 < nx, lx = DIMS == 3 && x_ > 0;                           \
-    const size_t ixf = (inside) || (i) + NC < (n) ? (i) + NC : (i);                               \
-    const size_t ixb = (inside) || (i) >= NC ? (i) - NC : (i)
+/* per entry b0 + j of the chunk: forward / backward x-neighbour exists, entry is not padding */
+inline void x_flags(real *hx, real *lx, real *valid, const int b0, const int nx)
+{
+    for (int j = 0; j < CH; ++j) {
+        const int x = (b0 + j) / NC;
+        hx[j] = DIMS == 3 && x + 1 < nx;
+        lx[j] = DIMS == 3 && x > 0;
+        valid[j] = x < nx;
+    }
+}
+
+/* the VW entries a[i + off + l]; a lane whose index falls outside [0, n) reads a[i + l] instead
+ * (only lanes whose x-neighbour flag is 0 can fall outside, so the value is never used) */
+inline realv vload_off(__global const real *a, const size_t i, const int off, const size_t n)
+{
+    const long lo = (long)i + off;
+    if (lo >= 0 && lo + VW <= (long)n) return VLOAD(0, a + lo);
+    real t[VW];
+    for (int l = 0; l < VW; ++l) {
+        const long k = lo + l;
+        t[l] = k >= 0 && k < (long)n ? a[k] : a[i + l];
+    }
+    return VLOAD(0, t);
+}
 
 /* Stand-alone operator kernels, global size (bp, nz, ny); n = ny * nz * bp */
 

@@ -16,16 +16,19 @@
 #error "hebt.cl: CH must be a multiple of NC"
 #endif
 
-/* Forward projection fused with the block residual; global size (bp / CH, ndet, nang).
+/* Forward projection fused with the block residual; global size (bp / CH, ndet, nang rounded up
+ * to the work-group size).
  * d: EDS data [angle][det][b]; ih: HAADF data [angle][det][bp / NC];
  * coef: a[NC], h[NC], q[NC]; part: per work item NC + 1 sums of squared residuals
  * (EDS blocks, then HAADF), reduced by hebt_reduce. */
 __kernel void hebt_residual(__global real *g, __global real *part, __global const real *x,
                             __global const real *d, __global const real *ih,
                             __global const real *ang, __global const real *inv_row,
-                            __global const real *coef, const int share, GEOM_ARGS, const int ndet)
+                            __global const real *coef, const int share, GEOM_ARGS, const int ndet,
+                            const int nang)
 {
     const int gi = get_global_id(0), s = get_global_id(1), k = get_global_id(2);
+    if (k >= nang) return;
     const int b0 = gi * CH;
     real acc[CH];
     radon_gather(acc, x, s, ang[2 * k], ang[2 * k + 1], b0, GEOM_PASS, ndet);

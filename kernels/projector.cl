@@ -86,11 +86,12 @@ inline void radon_adjoint_gather(real *acc, __global const real *sino, __global 
     for (int m = 0; m < NV; ++m) VSTORE(sum[m], m, acc);
 }
 
-/* sino = scale * T vol; global size (bp / CH, ndet, nang) */
+/* sino = scale * T vol; global size (bp / CH, ndet, nang rounded up to the work-group size) */
 __kernel void radon_fwd(__global real *sino, __global const real *vol, __global const real *ang,
-                        const real scale, GEOM_ARGS, const int ndet)
+                        const real scale, GEOM_ARGS, const int ndet, const int nang)
 {
     const int b0 = get_global_id(0) * CH, s = get_global_id(1), k = get_global_id(2);
+    if (k >= nang) return;
     real acc[CH];
     radon_gather(acc, vol, s, ang[2 * k], ang[2 * k + 1], b0, GEOM_PASS, ndet);
     __global real *out = sino + ((size_t)k * ndet + s) * bp + b0;

@@ -16,3 +16,11 @@ __kernel void clip_min(__global real *x, const real lo, const unsigned long n)
     const size_t i = get_global_id(0);
     if (i < n) x[i] = fmax(x[i], lo);
 }
+
+/* y = x, global size n exactly (no bounds test, so that it vectorises): the plain copy that the
+ * benchmarks measure memory bandwidth with (benchmarks/bench_tgv.py) */
+__kernel void copy(__global real *y, __global const real *x)
+{
+    const size_t i = get_global_id(0);
+    y[i] = x[i];
+}

@@ -167,12 +167,21 @@ def test_full_operator_norm_is_below_the_papers_bound(cl_runtime, rng):
     assert 1.0 < lam < 17.0
 
 
+def test_copy_kernel_matches_numpy(cl_runtime, rng):
+    ops = Operators(BatchGeometry([0.0], 4, 4, 1, 1))
+    x = rng.random(37).astype(np.float32)
+    src, dst = ops.buffer(x), ops.buffer(size=40)
+    ops.kernel("utils.cl", "copy")((37,), y=dst, x=src)
+    out = ops.read(dst, (40,))
+    assert np.array_equal(out[:37], x) and not out[37:].any()
+
+
 def test_kernel_arguments_are_bound_by_name(cl_runtime):
     g = BatchGeometry(np.linspace(-60, 60, 5), 8, 8, 2, 1)
     ops = Operators(g)
     k = ops.kernel("projector.cl", "radon_fwd")
     assert ops.kernel("projector.cl", "radon_fwd") is k  # one per (file, name) and geometry
-    assert k.arg_names == ["sino", "vol", "ang", "scale", "ny", "nz", "nx", "bp", "ndet"]
+    assert k.arg_names == ["sino", "vol", "ang", "scale", "ny", "nz", "nx", "bp", "ndet", "nang"]
     with pytest.raises(TypeError, match=r"arguments not bound: \['sino', 'vol', 'scale'\]"):
         k(ops.sino_chunks)  # the geometry's own arguments are bound already
     with pytest.raises(TypeError, match="no argument named 'volume'"):
@@ -202,3 +211,27 @@ def test_device_memory_is_checked_before_allocation(cl_runtime, rng, monkeypatch
     with pytest.raises(DeviceMemoryError, match=r"array 'big' needs 16\.78 MB, more than the largest buffer"):
         ops.allocate({"big": 4 * 2**20, "small": 10}, what="a test")
     assert set(ops.allocate({"x": 10, "y": np.ones(3)}, what="a test")) == {"x", "y"}
+
+
+def test_bin_kernels_give_the_same_sinogram_for_every_work_group_size(cl_runtime, monkeypatch):
+    """The autotuned work-group size pads the angles (37, prime, to a multiple of the group); the
+    padding is skipped and the result is the same for every size, and the choice is cached."""
+    from spectomo.opencl import autotune
+
+    tilts = np.linspace(-72, 72, 37)
+    g = BatchGeometry(tilts, 12, 12, 5, 2, chunk=10)
+    ops = Operators(g)
+    x = np.random.default_rng(1).random(g.vol_shape).astype(np.float32)
+    expected = ref.radon(x, tilts)
+    vol = ops.buffer(x)
+    k = ops.kernel("projector.cl", "radon_fwd").bind(vol=vol, scale=1.0)
+    for group in (None, *autotune.CANDIDATES):
+        out = ops.buffer(np.full(g.sino_shape, -1.0, dtype=np.float32))  # padding rows must stay untouched
+        k(ops.sino_chunks_for(group), None if group is None else (1, 1, group), sino=out)
+        assert np.allclose(ops.read(out, g.sino_shape), expected, rtol=1e-5, atol=1e-5), group
+    autotune.clear_cache()
+    chosen = autotune.sino_group(ops)
+    assert chosen is None or chosen in autotune.CANDIDATES
+    assert autotune.sino_group(ops) == chosen and len(autotune._CACHE) == 1
+    monkeypatch.setenv("SPECTOMO_AUTOTUNE", "0")
+    assert autotune.sino_group(Operators(g)) is None

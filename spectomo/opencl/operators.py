@@ -27,6 +27,8 @@ __all__ = ["Operators", "Kernel", "radon_norm", "auto_chunk", "slice_operators",
 #: Most batch entries per work item on CPU devices. A work item keeps its chunk's accumulators in
 #: private memory; PoCL overflowed its work-item stack (segmentation fault) at 512.
 CPU_MAX_CHUNK = 128
+#: Most work items per work group along z for the per-pixel kernels on CPU devices.
+CPU_VOXEL_GROUP = 16
 
 # OpenCL C scalar type names → NumPy types ("real" is the build's float type)
 _SCALARS = {"int": np.int32, "uint": np.uint32, "unsigned int": np.uint32, "long": np.int64,
@@ -258,6 +260,35 @@ class Operators:
         g = self.geom
         return (g.bp // g.chunk, g.ndet, g.n_angles)
 
+    def launch_voxels(self, kernel: "Kernel", **values) -> None:
+        """Enqueue a kernel with one work item per chunk and pixel (global size :attr:`vol_chunks`).
+
+        On CPU devices the work group is a short run of z (at most ``CPU_VOXEL_GROUP``): PoCL's own
+        choice for 128³ × 4 channels put so many work items, each with its chunk-sized private
+        arrays, in one group that the fused TGV kernels overflowed the thread stack (segmentation
+        fault); short runs cost < 10 % on the 433² case."""
+        if not hasattr(self, "_voxel_group"):
+            cpu = self.rt.device.type & self.cl.device_type.CPU
+            nz = self.geom.nz
+            self._voxel_group = (1, max(d for d in range(1, CPU_VOXEL_GROUP + 1) if nz % d == 0), 1) if cpu else None
+        kernel(self.vol_chunks, self._voxel_group, **values)
+
+    def sino_chunks_for(self, group: int | None) -> tuple[int, int, int]:
+        """:attr:`sino_chunks` with the angles rounded up to a multiple of ``group``."""
+        g = self.geom
+        return (g.bp // g.chunk, g.ndet, g.n_angles if group is None else -(-g.n_angles // group) * group)
+
+    def launch_bins(self, kernel: "Kernel", **values) -> None:
+        """Enqueue a bin-gathering kernel (one work item per chunk, detector bin and angle; it must
+        skip angles ≥ ``nang``) with the work-group size measured for this geometry
+        (:mod:`spectomo.opencl.autotune`)."""
+        from .autotune import sino_group
+
+        if not hasattr(self, "_sino_group"):
+            self._sino_group = sino_group(self)
+        group = self._sino_group
+        kernel(self.sino_chunks_for(group), None if group is None else (1, 1, group), **values)
+
     @property
     def vol_entries(self) -> tuple[int, int, int]:
         g = self.geom
@@ -266,11 +297,11 @@ class Operators:
     # -- operators on device buffers -------------------------------------------------------------
     def radon(self, out, vol, scale: float = 1.0) -> None:
         """``out = scale · T vol`` (sinogram buffer ← volume buffer)."""
-        self.kernel("projector.cl", "radon_fwd")(self.sino_chunks, sino=out, vol=vol, scale=scale)
+        self.launch_bins(self.kernel("projector.cl", "radon_fwd"), sino=out, vol=vol, scale=scale)
 
     def radon_adj(self, out, sino, scale: float = 1.0) -> None:
         """``out = scale · Tᵀ sino`` (volume buffer ← sinogram buffer)."""
-        self.kernel("projector.cl", "radon_adj")(self.vol_chunks, vol=out, sino=sino, scale=scale)
+        self.launch_voxels(self.kernel("projector.cl", "radon_adj"), vol=out, sino=sino, scale=scale)
 
     def grad(self, out, u) -> None:
         """``out (3 components) = ∇u``."""

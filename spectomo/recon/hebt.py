@@ -164,7 +164,7 @@ class HEBTSolver(Solver):
 
     def _residual(self, slot: int) -> None:
         """Residual of the current iterate into ``g`` and its squared norms into history slot ``slot``."""
-        self.k_res(self.ops.sino_chunks)
+        self.ops.launch_bins(self.k_res)
         self.k_red((self._ls,), (self._ls,), slot=slot)
 
     def initialise(self) -> None:
@@ -177,7 +177,7 @@ class HEBTSolver(Solver):
             raise ValueError(f"iterations: the solver was sized for {self.capacity}")
         for _ in range(int(n)):
             self._residual(self.iteration)
-            self.k_upd(self.ops.vol_chunks)
+            self.ops.launch_voxels(self.k_upd)
             self.iteration += 1
 
     def sync(self) -> None:

@@ -89,7 +89,9 @@ class TGVSolver(Solver):
                              f"use auto_chunk(..., multiple={g.nc})")
         self.ops = o = Operators(g, device=device, dims=dims, coupled=coupled)
         n, ns = g.n_vox, g.n_sino
-        self.buf = b = o.allocate({"f": data, "mu": np.asarray(self.mu, dtype=np.float32), "u": n, "ubar": n,
+        mu_b = np.zeros(g.bp, dtype=np.float32)  # per batch entry, 0 on padding (kernels/tgv.cl: tgv_data)
+        mu_b[: g.nx * g.nc] = np.tile(np.asarray(self.mu, dtype=np.float32), g.nx)
+        self.buf = b = o.allocate({"f": data, "mu": mu_b, "u": n, "ubar": n,
                                    "w": 3 * n, "wbar": 3 * n, "p": 3 * n, "q": 6 * n, "r": ns, "tu": ns,
                                    "norms": g.ny * g.nz * g.nx},
                                   what=f"TGV-KL of {g.nc} channel(s) × {g.nx} slices of {g.ny}×{g.nz}")
@@ -162,9 +164,9 @@ class TGVSolver(Solver):
         """Run ``n`` iterations of Algorithm 1 (lines 6–12), enqueued without waiting."""
         g, o = self.geom, self.ops
         for _ in range(int(n)):
-            self.k_dual(o.vol_chunks)
-            self.k_data(o.sino_chunks)
-            self.k_primal(o.vol_chunks)
+            o.launch_voxels(self.k_dual)
+            o.launch_bins(self.k_data)
+            o.launch_voxels(self.k_primal)
         self.iteration += int(n)
 
     def sync(self) -> None:
