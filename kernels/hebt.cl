@@ -83,7 +83,8 @@ __kernel void hebt_reduce(__global real *hist, __global const real *part, const 
 }
 
 /* Back-projection fused with the SIRT update and the lower bound; global size (bp / CH, nz, ny).
- * colscale: s[NC]. Padding entries have g = 0 and stay 0. */
+ * colscale: s_c for the CH entries of a chunk (s[j % NC], the same for every chunk since CH is a
+ * multiple of NC). Padding entries have g = 0 and stay 0. */
 __kernel void hebt_update(__global real *x, __global const real *g, __global const real *ang,
                           const int nang, __global const real *inv_col,
                           __global const real *colscale, const real lo, GEOM_ARGS, const int ndet)
@@ -93,5 +94,6 @@ __kernel void hebt_update(__global real *x, __global const real *g, __global con
     radon_adjoint_gather(acc, g, ang, nang, y, z, b0, GEOM_PASS, ndet);
     const real w = inv_col[(size_t)y * nz + z];
     __global real *out = x + ((size_t)y * nz + z) * bp + b0;
-    for (int j = 0; j < CH; ++j) out[j] = fmax(lo, out[j] + w * colscale[j % NC] * acc[j]);
+    for (int v = 0; v < NV; ++v)
+        VSTORE(fmax((realv)(lo), VLOAD(v, out) + w * VLOAD(v, colscale) * VLOAD(v, acc)), v, out);
 }

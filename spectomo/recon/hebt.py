@@ -124,7 +124,7 @@ class HEBTSolver(Solver):
         self.n_items = (g.bp // g.chunk) * g.ndet * g.n_angles
         self.buf = b = o.allocate(
             {"x": g.n_vox, "g": g.n_sino, "d": d, "ih": ih, "inv_row": _inverse(rho), "inv_col": _inverse(gamma),
-             "coef": np.concatenate([c["a"], c["h"], c["q"]]), "s": np.asarray(c["s"]),
+             "coef": np.concatenate([c["a"], c["h"], c["q"]]), "s": np.tile(np.asarray(c["s"]), g.chunk // nc),
              "part": self.n_items * (nc + 1), "hist": (self.capacity + 1) * (nc + 1)},
             what=f"HEBT of {nc} map(s) × {nx} slices of {ny}×{ny}")
         ls = 1
