@@ -24,6 +24,7 @@ def test_binomial_thinning_is_exact_and_independent():
     r = np.corrcoef(part.train.ravel(), part.test.ravel())[0, 1]
     assert abs(r) < 0.02
     assert abs(part.train.var() / part.train.mean() - 1) < 0.05
+    np.testing.assert_array_equal(part.train_variance(), part.train)  # Poisson: its own counts
 
 
 def test_fission_with_the_right_variance_is_independent():
@@ -34,6 +35,7 @@ def test_fission_with_the_right_variance_is_independent():
     assert part.kind == "fission"
     r = np.corrcoef((part.train - mean).ravel(), (part.test - mean).ravel())[0, 1]
     assert abs(r) < 0.02
+    assert abs((part.train - mean).var() / part.train_variance().mean() - 1) < 0.05  # var / p
     a, b = thinning.noise_model(y)  # estimated from the images: close to the truth on flat images
     assert abs(a * 5 + b - 5.5) < 0.3
 
@@ -47,6 +49,8 @@ def test_maps_carry_their_noise_model():
             noise = stack.data - sim.net_counts[line].data * (0.981 if method == "windows" else 1.0)
             expected = model["a"] * np.maximum(sim.net_counts[line].data, 0) + model["b"]
             assert 0.9 < expected.mean() / noise.var() < 1.1, (method, line)
+            # filtered values are no longer described by it (splitting and the ratio fit use it)
+            assert not stack.filter("median", size=3).metadata.has_item("Spectral.noise_model")
 
 
 @pytest.fixture(scope="module")

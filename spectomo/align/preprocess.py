@@ -20,6 +20,10 @@ FILTERS = ("median", "bpf", "both", "sobel")
 
 def _new(stack: TomoStack, data: np.ndarray, step: str, **params) -> TomoStack:
     out = stack._deepcopy_with_new_data(np.asarray(data, dtype=np.float32))
+    if out.metadata.has_item("Spectral.noise_model"):
+        # the pixel variances of the spectral stage no longer describe the filtered values
+        # (data splitting and the response-ratio fit would use them)
+        out.metadata.Spectral.__delattr__("noise_model")
     log = list(out.metadata.get_item("Tomography.Preprocessing_log", []))
     out.metadata.set_item("Tomography.Preprocessing_log", log + [{"step": step, **params}])
     return out

@@ -313,12 +313,12 @@ def _check_signals(haadf, maps: dict) -> None:
                           f"non-negative sum of the maps, so this is likely {cause}", InputWarning, stacklevel=3)
 
 
-def _ratios(haadf, maps: dict, ratios, errors: dict | None = None) -> tuple[dict, float | None]:
+def _ratios(haadf, maps: dict, ratios, errors: dict | None = None, noise="auto") -> tuple[dict, float | None]:
     """Given ratios (validated, keyed onto the map names) or fitted ones with their R² (and their
-    standard errors into ``errors`` when a dict is passed)."""
+    standard errors into ``errors`` when a dict is passed); ``noise`` as in :func:`fit_response_ratios`."""
     if ratios is not None:
         return _resolve_ratios(ratios, list(maps)), None
-    fitted, r2, se = fit_response_ratios(haadf, maps, errors=True)
+    fitted, r2, se = fit_response_ratios(haadf, maps, errors=True, noise=noise)
     if errors is not None:
         errors.update(se)
     zero = [n for n, v in fitted.items() if not v > 0]
@@ -371,7 +371,8 @@ def choose_hebt(haadf, maps: dict, *, alpha, iterations, ratios, normalise: bool
         train_maps = {n: _train_stack(maps[n], sp.train) for n, sp in zip(names, parts)}
         train_haadf = _train_stack(haadf, hpart.train)
         if ratios is None:
-            r_train, _ = _ratios(train_haadf, train_maps, None)
+            r_train, _ = _ratios(train_haadf, train_maps, None,
+                                 noise={n: sp.train_variance() for n, sp in zip(names, parts)})
         else:  # the parts keep (fission) or scale by p (binomial) the signal of each stack
             scale = {"binomial": p, "fission": 1.0}
             r_train = {n: ratios[n] * scale[hpart.kind] / scale[sp.kind] for n, sp in zip(names, parts)}
@@ -500,6 +501,8 @@ def reconstruct_hebt(haadf, maps: dict, *, alpha: float | str = "auto", iteratio
     residuals = {n: hist[:, i] for i, n in enumerate([*names, "HAADF"])}
     vols = solver.volumes()
     common = {"alpha": alpha, "ratios": dict(ratios), "r2": -1.0 if r2 is None else r2, "ratios_fitted": r2 is not None,
+              "ratio_fit": ("given" if r2 is None else "NNLS corrected for the maps' noise (metadata.Spectral."
+                            "noise_model, or Poisson for integer counts; other maps uncorrected); jackknife errors"),
               "normalise": bool(normalise), "nonnegative": bool(nonnegative), "channels": names,
               "haadf_source": haadf.metadata.General.title or "haadf", "device": solver.ops.rt.device.name.strip(),
               "projector": "linear (Huber 2019 eq. 8)", "residual_history": residuals, "slabs": int(n_slabs)}

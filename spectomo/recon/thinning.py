@@ -59,6 +59,13 @@ class Split:
             raise ValueError("swapped: only a split with fraction 0.5 is symmetric")
         return Split(self.test, self.train, self.kind, 0.5, self.variance)
 
+    def train_variance(self) -> np.ndarray:
+        """Per-pixel noise variance of the training part: its own counts (binomial: Poisson) or
+        ``var / p`` (fission, ``var`` the data's model)."""
+        if self.kind == "binomial":
+            return self.train.astype(np.float64)
+        return self.variance * (1 - self.fraction) / self.fraction
+
     @property
     def test_per_train(self) -> float:
         """Expected test part per unit of expected training part."""
