@@ -228,8 +228,7 @@ class _TomoMixin(_TomographyBase):
 
     def _init_tomography(self, tilts, shifts, user_axes):
         n = _n_projections(self)
-        if not user_axes:
-            self._default_axes()
+        self._default_axes(only_unnamed=user_axes)
         if tilts is not None:
             self.tilts = tilts
         if shifts is not None:
@@ -240,12 +239,18 @@ class _TomoMixin(_TomographyBase):
             if not self.metadata.has_item(f"{NODE}.{key}"):
                 self.metadata.set_item(f"{NODE}.{key}", default)
 
-    def _default_axes(self):
+    def _default_axes(self, only_unnamed: bool = False):
+        """Name the axes x, y and Projections (ETSpy's names); with ``only_unnamed``, only axes that
+        have no name yet (axes given by the user or copied from a signal keep theirs)."""
+        import traits.api as t
+
         am = self.axes_manager
-        for ax, name in zip(am.signal_axes, ("x", "y")):
-            ax.name = name
+        pairs = list(zip(am.signal_axes, ("x", "y")))
         if am.navigation_dimension == 1:
-            am.navigation_axes[0].name = "Projections"
+            pairs.append((am.navigation_axes[0], "Projections"))
+        for ax, name in pairs:
+            if not only_unnamed or ax.name is t.Undefined or not ax.name:
+                ax.name = name
 
     def _sync_nav_axis(self):
         """Calibrate the (display-only) navigation axis from the tilts when they are uniform."""

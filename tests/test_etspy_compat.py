@@ -57,7 +57,7 @@ def test_trans_stack_moves_as_etspy(small, case):
     assert np.abs(got[inner] - want[inner]).max() <= tol * scale
 
 
-def test_trans_stack_interpolation_names(small):
+def test_trans_stack_interpolation_names(small):  # test_test_trans_stack_nearest, test_test_trans_stack_unknown
     s = spectomo.TomoStack(small["trans_input"], tilts=[-30.0, 0.0, 30.0])
     near = s.trans_stack(xshift=1.0, interpolation="nearest").data
     np.testing.assert_array_equal(near[:, :, 1:], s.data[:, :, :-1])
@@ -253,18 +253,19 @@ def short(needle):
 
 @pytest.mark.parametrize("method", ["median", "sobel", "both", "bpf"])
 def test_filter_keeps_the_shape(short, method):
+    # test_image_filter_median, test_image_filter_sobel, test_image_filter_both, test_image_filter_bpf
     out = short.filter(method=method)
     assert out.data.shape == short.data.shape and np.all(np.isfinite(out.data))
     np.testing.assert_array_equal(out.tilts, short.tilts)
     assert not np.array_equal(out.data, short.data)
 
 
-def test_filter_rejects_unknown_names(short):
+def test_filter_rejects_unknown_names(short):  # test_image_filter_wrong_name
     with pytest.raises(ValueError, match='Invalid filter method "WRONG"'):
         short.filter(method="WRONG")
 
 
-def test_normalize_and_invert(short):
+def test_normalize_and_invert(short):  # test_stack_normalize, test_stack_invert
     norm = short.normalize()
     assert norm.data.shape == short.data.shape and norm.data.min() == 0.0
     im = np.zeros((4, 50, 50), np.float32)
@@ -275,14 +276,14 @@ def test_normalize_and_invert(short):
     np.testing.assert_array_equal(inv.invert().data, im)
 
 
-def test_stats_prints_like_etspy(short, capsys):
+def test_stats_prints_like_etspy(short, capsys):  # test_stack_stats
     short.stats()
     out = capsys.readouterr().out.split("\n")
     d = np.asarray(short.data)
     assert out[:4] == [f"Mean: {d.mean():.1f}", f"Std: {d.std():.2f}", f"Max: {d.max():.1f}", f"Min: {d.min():.1f}"]
 
 
-def test_set_tilts(short):
+def test_set_tilts(short):  # test_set_tilts
     s = short.deepcopy()
     s.set_tilts(-50, 5)
     np.testing.assert_allclose(s.tilts, -50 + 5 * np.arange(s.n_projections))
@@ -293,6 +294,8 @@ def test_set_tilts(short):
 
 
 def test_extract_sinogram(short):
+    # test_extract_sinogram, test_extract_sinogram_float, test_extract_sinogram_bad_argument_type,
+    # test_extract_sinogram_exception_handling
     sino = short.extract_sinogram(32)
     assert sino.data.shape == (short.n_projections, 64)
     assert sino.axes_manager.signal_axes[0].name == "y" and sino.axes_manager.signal_axes[1].name == "Projections"
@@ -335,6 +338,7 @@ def test_reconstruct_takes_etspys_option_names(short):
 
 
 def test_stack_register_crop_and_xrange(needle):
+    # test_stack_register_with_crop, test_align_to_other_with_crop, test_calc_shifts_com_with_xrange
     reg = needle.stack_register("PC", crop=True, progress=False)
     s = reg.shifts
     rows, cols = reg.metadata.Tomography.cropped.rows, reg.metadata.Tomography.cropped.columns

@@ -59,7 +59,7 @@ def _plain_mrc(path, n=5):
         m.set_data(np.arange(n * 8 * 8, dtype=np.float32).reshape(n, 8, 8) % 17)
 
 
-def test_load_mrc_with_rawtlt(tmp_path):  # test_load_mrc_with_rawtlt, ..._str_filename
+def test_load_mrc_with_rawtlt(tmp_path):  # test_load_mrc_with_rawtlt, test_load_mrc_with_rawtlt_str_filename
     _plain_mrc(tmp_path / "s.mrc")
     (tmp_path / "s.rawtlt").write_text("\n".join(str(t) for t in (-20, -10, 0, 10, 20)))
     for p in (tmp_path / "s.mrc", str(tmp_path / "s.mrc")):
@@ -125,14 +125,16 @@ def test_load_dm_series_any_order():  # test_load_dm_series
 
 
 @pytest.mark.parametrize("as_str", [False, True])
-def test_load_serialem_multiframe(as_str):  # test_load_serialem_multiframe_series, ..._str_fnames
+def test_load_serialem_multiframe(as_str):  # test_load_serialem_multiframe_series,
+    # test_load_serialem_multiframe_str_fnames
     files = sorted(ETS.glob("serialem_test_00?.mrc"))
     s = _quiet(spectomo.load, [str(f) if as_str else f for f in files])
     assert s.data.shape == (3, 16, 16)
     np.testing.assert_allclose(s.tilts, [-5.0, 0.0, 5.0], atol=0.01)
 
 
-def test_load_serialem_with_mdocs(tmp_path):  # ..._with_mdocs, ..._with_mdocs_str, ..._add_mrc_to_mdoc_names
+def test_load_serialem_with_mdocs(tmp_path):  # test_load_serialem_multiframe_str_fnames_with_mdocs,
+    # test_load_serialem_multiframe_str_fnames_with_mdocs_str, test_load_serialem_multiframe_add_mrc_to_mdoc_names
     mrcs, mdocs = [], []
     for i, f in enumerate(sorted(ETS.glob("serialem_test_00?.mrc"))):
         shutil.copy(f, tmp_path / f"frame{i}.mrc")
@@ -156,7 +158,7 @@ def test_load_serialem_single_file_is_frames_at_one_tilt():  # test_load_seriale
         _quiet(s.reconstruct, "FBP")
 
 
-def test_mrc_header_parser():  # test_mrc_header_parser, ..._str_filename
+def test_mrc_header_parser():  # test_mrc_header_parser, test_mrc_header_parser_str_filename
     from spectomo.io.tilts import serialem_tilts
 
     np.testing.assert_allclose(serialem_tilts(ETS / "serialem_test_002.mrc"), [-5.0, -5.0])
@@ -164,7 +166,7 @@ def test_mrc_header_parser():  # test_mrc_header_parser, ..._str_filename
     assert serialem_tilts(ETS / "needle_fei.mrc") is None  # an FEI file has no SerialEM header
 
 
-def test_load_unknown_inputs(tmp_path):  # test_load_unknown_string, ..._list, ..._type
+def test_load_unknown_inputs(tmp_path):  # test_load_unknown_string, test_load_unknown_list, test_load_unknown_type
     (tmp_path / "x.unknown").write_text("not data")
     with pytest.raises(OSError, match="x.unknown"):
         spectomo.load(tmp_path / "x.unknown")
@@ -190,7 +192,8 @@ def test_signal_slicing_keeps_every_tilt(aligned):  # test_tomostack_sig_slicer,
     np.testing.assert_array_equal(sub.tilts, aligned.tilts)
 
 
-def test_single_pixel_slices(short):  # test_single_pixel_nav_slicer, ..._sig_slicer_x/_y
+def test_single_pixel_slices(short):  # test_single_pixel_nav_slicer,
+    # test_single_pixel_sig_slicer_x, test_single_pixel_sig_slicer_y
     one = short.inav[3]
     assert one.data.shape == (64, 64)
     col = short.isig[30, :]
@@ -213,7 +216,7 @@ def test_remove_projections(short):  # test_remove_projections, test_remove_proj
     np.testing.assert_array_equal(short.remove_projections([]).tilts, short.tilts)
 
 
-def test_tilt_setter(short):  # test_tilt_setter, ..._1d_array, ..._bad_dims
+def test_tilt_setter(short):  # test_tilt_setter, test_tilt_setter_1d_array, test_tilt_setter_bad_dims
     s = short.deepcopy()
     s.tilts = np.arange(s.n_projections, dtype=float)
     np.testing.assert_array_equal(s.tilts, np.arange(s.n_projections))
@@ -223,7 +226,7 @@ def test_tilt_setter(short):  # test_tilt_setter, ..._1d_array, ..._bad_dims
         s.tilts = np.zeros((s.n_projections, 2))
 
 
-def test_shift_setter(short):  # test_shift_setter, ..._bad_dims
+def test_shift_setter(short):  # test_shift_setter, test_shift_setter_bad_dims
     s = short.deepcopy()
     s.shifts = np.ones((s.n_projections, 2))
     np.testing.assert_array_equal(s.shifts, 1.0)
@@ -287,7 +290,7 @@ def test_tilt_align_with_slices(full):  # test_tilt_align_com_no_locs, test_tilt
         reg.tilt_align("CoM", slices=[200])
 
 
-def test_tilt_align_needs_tilts_and_a_known_method(full):  # test_tilt_align_com_no_tilts, ..._unknown_method
+def test_tilt_align_needs_tilts_and_a_known_method(full):  # test_tilt_align_com_no_tilts
     s = TomoStack(np.asarray(full.data))
     with pytest.raises(AttributeError, match="tilt"):
         s.tilt_align("CoM")
@@ -307,7 +310,8 @@ def test_align_other_without_alignment(short):  # test_align_other_no_shifts, te
         short.align_other(short.deepcopy())
 
 
-def test_align_other_with_x_and_y_shift(short):  # test_align_to_other_with_xshift, ..._with_yshift_only
+def test_align_other_with_x_and_y_shift(short):  # test_align_to_other_with_xshift,
+    # test_align_to_other_with_yshift_only, test_align_other_with_yshift_only
     reg = short.stack_register("PC", progress=False).trans_stack(xshift=3, yshift=2, angle=2)
     again = reg.align_other(short)
     inner = (slice(None), slice(8, -8), slice(8, -8))
@@ -352,7 +356,8 @@ def test_recon_thickness(aligned):  # reconstruct(thickness=…)
 
 
 @pytest.mark.parametrize("method", ["SIRT", "SART"])
-def test_recon_error(aligned, method):  # test_sirt_error, test_sart_error, ..._no_cuda
+def test_recon_error(aligned, method):  # test_sirt_error, test_sart_error, test_sirt_error_no_cuda,
+    # test_sart_error_no_cuda
     recs, err = aligned.recon_error(32, method=method, iterations=4)
     assert err.data.size == 4 and np.all(np.isfinite(err.data)) and recs.data.shape[0] == 4
 

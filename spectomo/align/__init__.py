@@ -6,6 +6,7 @@ maps), all recorded in ``metadata.Tomography``. ``alignment_residual`` scores an
 data alone.
 """
 
+from .preprocess import weighting_filter
 from .projmatch import projection_match
 from .quality import alignment_residual
 from .register import REGISTER_METHODS, estimate_shifts, stack_register
@@ -14,4 +15,4 @@ from .transform import Alignment, AlignmentWarning, align_other, alignment_of, t
 
 __all__ = ["stack_register", "estimate_shifts", "REGISTER_METHODS", "projection_match", "alignment_residual",
            "tilt_align", "estimate_tilt_axis", "TILT_AXIS_METHODS", "TiltAxisWarning", "AlignmentWarning",
-           "trans_stack", "align_other", "Alignment", "alignment_of", "warp"]
+           "trans_stack", "align_other", "Alignment", "alignment_of", "warp", "weighting_filter"]

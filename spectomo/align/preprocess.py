@@ -13,9 +13,11 @@ from scipy import ndimage
 
 from ..signals import TomoStack, check_stack
 
-__all__ = ["filter_stack", "normalize", "invert", "shift_crop", "FILTERS"]
+__all__ = ["filter_stack", "normalize", "invert", "shift_crop", "weighting_filter", "FILTERS", "WEIGHTING_FILTERS"]
 
 FILTERS = ("median", "bpf", "both", "sobel")
+#: Windows of :func:`weighting_filter` (ETSpy's ``utils.filter_stack`` names)
+WEIGHTING_FILTERS = ("ram-lak", "shepp-logan", "hanning", "hann", "cosine", "cos")
 
 
 def _new(stack: TomoStack, data: np.ndarray, step: str, **params) -> TomoStack:
@@ -143,3 +145,53 @@ def shift_crop(stack: TomoStack) -> TomoStack:
         "tilt_axis_rotation": float(tomo.get_item("tilt_axis_rotation", 0.0)),
         "tilt_axis_offset": float(tomo.get_item("tilt_axis_offset", 0.0))})
     return out
+
+
+def weighting_filter(stack: TomoStack, filter_name: str = "shepp-logan", cutoff: float = 0.5) -> TomoStack:
+    """The ramp filter of filtered back-projection, windowed, applied to every projection along the
+    detector direction (ETSpy's ``utils.filter_stack``; spectomo's ``filter_stack`` is ETSpy's
+    ``TomoStack.filter``).
+
+    With ``f`` in cycles per pixel and ``f_c = cutoff × 0.5`` (``cutoff`` as a fraction of Nyquist),
+    the filter is ``|f| · w(f)`` for ``|f| ≤ f_c`` and 0 above, with ``w`` = 1 (``'ram-lak'``),
+    ``sinc(f / 2f_c)`` (``'shepp-logan'``), ``cos(π f / 2f_c)`` (``'cosine'``, ``'cos'``) or
+    ``½ + ½ cos(π f / f_c)`` (``'hanning'``, ``'hann'``). Projections are zero-padded to at
+    least twice their length first, so the filter does not wrap around.
+
+    Parameters
+    ----------
+    stack : TomoStack (n_tilts, ny, nx) or one projection (ny, nx)
+        ``y`` is the detector direction (spectomo's convention: sinograms are ``data[:, :, x]``).
+    filter_name : str
+        One of :data:`WEIGHTING_FILTERS`.
+    cutoff : float
+        0 < cutoff ≤ 1.
+
+    Returns
+    -------
+    TomoStack
+        Same shape, float32, the step in ``metadata.Tomography.Preprocessing_log``.
+    """
+    if filter_name not in WEIGHTING_FILTERS:
+        raise ValueError(f'Invalid filter type "{filter_name}". Must be one of '
+                         + ", ".join(f'"{m}"' for m in WEIGHTING_FILTERS))
+    if not 0 < float(cutoff) <= 1:
+        raise ValueError(f"cutoff: expected a fraction of the Nyquist frequency, 0 < cutoff ≤ 1, got {cutoff!r}")
+    data = np.asarray(stack.data, dtype=np.float64)
+    if data.ndim not in (2, 3):
+        raise ValueError(f"stack: Method can only be applied to 2 or 3-dimensional stacks (projections "
+                         f"(n_tilts, ny, nx) or one (ny, nx)), got shape {data.shape}")
+    axis = data.ndim - 2  # y
+    n = data.shape[axis]
+    n_pad = int(2 ** np.ceil(np.log2(2 * n)))
+    f = np.abs(np.fft.rfftfreq(n_pad))
+    fc = 0.5 * float(cutoff)
+    windows = {"ram-lak": lambda: np.ones_like(f), "shepp-logan": lambda: np.sinc(f / (2 * fc)),
+               "cosine": lambda: np.cos(np.pi * f / (2 * fc)), "hanning": lambda: 0.5 + 0.5 * np.cos(np.pi * f / fc)}
+    windows["cos"], windows["hann"] = windows["cosine"], windows["hanning"]
+    response = np.where(f <= fc, f * windows[filter_name](), 0.0)
+    shape = [1] * data.ndim
+    shape[axis] = response.size
+    spectrum = np.fft.rfft(data, n=n_pad, axis=axis) * response.reshape(shape)
+    out = np.take(np.fft.irfft(spectrum, n=n_pad, axis=axis), np.arange(n), axis=axis)
+    return _new(stack, out, "weighting_filter", filter=filter_name, cutoff=float(cutoff))

@@ -6,6 +6,9 @@ detector and holder-shadow geometry for absorption (:mod:`~spectomo.geometry.det
 from .astra import forward_project
 from .convention import angle_coefficients, detector_positions, radon_matrix, sinograms
 from .detector import Detector, HolderShadow, detector_directions, record_vendor_geometry
+from .masks import radial_mask
+from .tilt_schemes import est_angles, golden_ratio_angles
 
 __all__ = ["angle_coefficients", "detector_positions", "radon_matrix", "sinograms", "forward_project",
-           "Detector", "HolderShadow", "detector_directions", "record_vendor_geometry"]
+           "Detector", "HolderShadow", "detector_directions", "record_vendor_geometry", "radial_mask", "est_angles",
+           "golden_ratio_angles"]

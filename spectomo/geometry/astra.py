@@ -234,11 +234,20 @@ def reconstruct_sinograms(sinograms: np.ndarray, tilts, *, method: str = "FBP", 
                           progress: bool = True) -> np.ndarray:
     """Reconstruct a batch of sinograms ``(n_slices, n_tilts, ny)`` → volume ``(n_slices, ny, nz)``.
 
-    On the CPU the slices are spread over ``n_jobs`` threads (default: all cores), each with its
-    own ASTRA objects; with ``cuda=True`` they run one after another on the GPU.
+    One sinogram ``(n_tilts, ny)`` is taken as a batch of one. On the CPU the slices are spread over
+    ``n_jobs`` threads (default: all cores), each with its own ASTRA objects; with ``cuda=True``
+    they run one after another on the GPU.
     """
     sinograms = np.asarray(sinograms, dtype=np.float32)
+    if sinograms.ndim == 2:
+        sinograms = sinograms[None]
+    if sinograms.ndim != 3:
+        raise ValueError(f"sinograms: expected (n_slices, n_tilts, ny) or one sinogram (n_tilts, ny), got shape "
+                         f"{sinograms.shape}")
     n_slices, n_tilts, ny = sinograms.shape
+    if np.size(tilts) != n_tilts:
+        raise ValueError(f"tilts: {np.size(tilts)} angles for sinograms with {n_tilts} projections "
+                         f"(shape {sinograms.shape}); they must match")
     nz = ny if thickness is None else int(thickness)
     out = np.empty((n_slices, ny, nz), dtype=np.float32)
 

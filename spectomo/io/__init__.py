@@ -5,7 +5,8 @@ files) and writing results atomically: :func:`load`, :func:`save`. Tilt sources 
 
 from .etspy import from_etspy, from_etspy_volume, is_etspy, to_etspy_volume
 from .files import atomic_path, load, pick_signal, save
+from .frames import multiaverage, register_serialem_stack
 from .tilts import TiltsNotFoundError, find_tilts, read_mdoc_tilts, read_tilt_file
 
-__all__ = ["load", "save", "atomic_path", "pick_signal", "read_tilt_file", "read_mdoc_tilts", "find_tilts",
+__all__ = ["load", "save", "multiaverage", "register_serialem_stack", "atomic_path", "pick_signal", "read_tilt_file", "read_mdoc_tilts", "find_tilts",
            "TiltsNotFoundError", "from_etspy", "from_etspy_volume", "is_etspy", "to_etspy_volume"]

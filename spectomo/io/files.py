@@ -55,8 +55,9 @@ def load(path, tilts=None, mdocs=None, *, signal: str | None = None, lazy: bool 
         it holds.
     lazy : bool
         Load with dask (for stacks larger than memory).
-    frames : {'sum', 'mean'}
-        Lists of multi-frame files: how the frames of one tilt are combined (``'sum'`` keeps counts).
+    frames : {'sum', 'mean', 'register'}
+        Lists of multi-frame files: how the frames of one tilt are combined (``'sum'`` keeps counts;
+        ``'register'``: drift-corrected mean, :func:`spectomo.io.frames.multiaverage`).
     **kwargs
         Passed to :func:`hyperspy.api.load` (e.g. ``reader=``).
 
@@ -85,8 +86,8 @@ def load(path, tilts=None, mdocs=None, *, signal: str | None = None, lazy: bool 
     many = isinstance(path, (list, tuple))
     if many and not path:
         raise ValueError("path: an empty list; expected files to load")
-    if frames not in ("sum", "mean"):
-        raise ValueError(f"frames: expected 'sum' or 'mean', got {frames!r}")
+    if frames not in ("sum", "mean", "register"):
+        raise ValueError(f"frames: expected 'sum', 'mean' or 'register', got {frames!r}")
     paths = [existing_file(p, f"path[{i}]" if many else "path") for i, p in enumerate(path if many else [path])]
     if many:
         from .series import load_series

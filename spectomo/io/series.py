@@ -95,7 +95,12 @@ def load_series(paths: list, tilts=None, *, lazy: bool = False, frames: str = "s
     for p, s in zip(paths, sigs):
         data = np.asarray(s.data, dtype=np.float32)
         if data.ndim == 3:
-            data = data.sum(axis=0) if frames == "sum" else data.mean(axis=0)
+            if frames == "register":
+                from .frames import multiaverage
+
+                data = multiaverage(data)
+            else:
+                data = data.sum(axis=0) if frames == "sum" else data.mean(axis=0)
         elif data.ndim != 2:
             raise ValueError(f"path: {p.name} holds data of shape {data.shape}; expected an image or frames")
         images.append(data)

@@ -314,6 +314,9 @@ def recon_error(stack: TomoStack, slice_index: int, *, method: str = "SIRT", ite
         raise ValueError(f"method: recon_error needs an iterative method {list(ITERATIVE)}, got {method!r}")
     iterations = _check_iterations(iterations)
     nx = stack.data.shape[2]
+    if isinstance(slice_index, bool) or not isinstance(slice_index, (int, np.integer)):
+        raise TypeError(f"slice_index: expected an integer column index (the slice along the tilt axis), "
+                        f"got {slice_index!r}")
     if not -nx <= int(slice_index) < nx:
         raise IndexError(f"slice_index: must lie in [0, {nx - 1}], got {slice_index}")
     sino = np.asarray(stack.data[:, :, int(slice_index)], dtype=np.float32)
