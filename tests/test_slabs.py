@@ -63,6 +63,27 @@ def test_reconstruct_tgv_plans_slabs_from_max_memory(problem):
         spectomo.reconstruct_tgv(None, maps, iterations=5, max_memory=1000, progress=False)
 
 
+def test_offloaded_slabs_live_in_files_and_equal_the_whole_solve(problem, tmp_path):
+    counts, tilts, _ = problem
+    maps = {n: spectomo.TomoStack(c, tilts=tilts) for n, c in counts.items()}
+    whole = spectomo.reconstruct_tgv(None, maps, iterations=20, progress=False)
+    seen = []
+
+    def look(info):  # during the run the state lives in .npy files, one folder per slab
+        seen.append(sorted(p.relative_to(tmp_path).parts[1:] for p in tmp_path.rglob("*.npy")))
+
+    out = spectomo.reconstruct_tgv(None, maps, iterations=20, slabs=2, offload=tmp_path, check_every=10,
+                                   callback=look, progress=False)
+    assert ("slab0", "q.npy") in seen[0] and ("slab1", "u.npy") in seen[0]
+    assert not list(tmp_path.rglob("*.npy"))  # removed at the end
+    assert out.parameters["offload"] and out.parameters["slabs"] == 2
+    for n in maps:
+        np.testing.assert_allclose(out[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
+    # one slab with offload is the whole problem in files
+    one = spectomo.reconstruct_tgv(None, maps, iterations=20, slabs=1, offload=tmp_path, progress=False)
+    np.testing.assert_allclose(one["A"].data, whole["A"].data, rtol=0, atol=1e-5 * float(whole["A"].data.max()))
+
+
 def test_plan_slabs():
     assert plan_slabs(10, 3) == [(0, 3), (3, 7), (7, 10)]
     with pytest.raises(ValueError, match="n_slabs"):
@@ -88,6 +109,28 @@ def test_slabs_on_a_local_dask_cluster_and_resume(problem, tmp_path):
     assert done.parameters["resumed_from"] == 20
     for n in maps:
         np.testing.assert_allclose(done[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
+
+
+def test_a_killed_worker_is_replaced_and_the_run_goes_on(problem, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    counts, tilts, _ = problem
+    maps = {n: spectomo.TomoStack(c, tilts=tilts) for n, c in counts.items()}
+    whole = spectomo.reconstruct_tgv(None, maps, iterations=40, check_every=10, progress=False)
+    killed = []
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cl, \
+            distributed.Client(cl) as client:
+
+        def kill(info):  # the process of one worker dies mid-run (its nanny starts a new one)
+            if info.iteration == 20 and not killed:
+                killed.append(info.iteration)
+                list(cl.workers.values())[1].process.process.kill()
+
+        with pytest.warns(RuntimeWarning, match="worker holding a slab was lost"):
+            out = spectomo.reconstruct_tgv(None, maps, iterations=40, check_every=10, checkpoint=tmp_path / "c.npz",
+                                           checkpoint_every=10, client=client, callback=kill, progress=False)
+    assert killed and out.parameters["lost_workers_recovered"] == 1 and out.parameters["resumed_from"] in (10, 20)
+    for n in maps:
+        np.testing.assert_allclose(out[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
 
 
 def test_hebt_slabs_equal_the_whole_solve():

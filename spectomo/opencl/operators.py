@@ -192,9 +192,16 @@ class Operators:
                 f"To fit: {advice}")
         return total
 
-    def allocate(self, plan: dict, *, what: str) -> dict:
+    def allocate(self, plan: dict, *, what: str, backing=None) -> dict:
         """Check ``plan`` with :meth:`check_memory`, then allocate: name → buffer (host arrays copied,
-        counts zeroed)."""
+        counts zeroed).
+
+        ``backing``: a folder; each array then lives in a file there (``<name>.npy``, a memory map
+        the CPU device uses in place), so the operating system keeps in memory only the pages in
+        use and the problem may exceed the machine's memory (``SlabTGV(offload=)``). CPU devices
+        only; the folder's disk space is checked instead of the memory."""
+        if backing is not None:
+            return self._allocate_backed(plan, what=what, folder=backing)
         self.check_memory(plan, what=what)
         out = {}
         for name, v in plan.items():
@@ -204,6 +211,33 @@ class Operators:
                 n = np.size(v) if isinstance(v, np.ndarray) else int(v)
                 raise DeviceMemoryError(f"{what}: allocating array {name!r} ({format_bytes(n * self.dtype.itemsize)}) "
                                         f"on {self.rt.device.name.strip()!r} failed: {err}") from err
+        return out
+
+    def _allocate_backed(self, plan: dict, *, what: str, folder) -> dict:
+        import shutil
+        from pathlib import Path
+
+        if not self.rt.device.type & self.cl.device_type.CPU:
+            raise ValueError(f"offload: file-backed arrays need a CPU OpenCL device (PoCL), which works on "
+                             f"host memory in place; {self.rt.device.name.strip()!r} is not one")
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        sizes = {k: int(np.size(v)) if isinstance(v, np.ndarray) else int(v) for k, v in plan.items()}
+        need = sum(sizes.values()) * self.dtype.itemsize
+        free = shutil.disk_usage(folder).free
+        if need > 0.95 * free:
+            raise DeviceMemoryError(f"{what} needs about {format_bytes(need)} of files in {folder}, which has "
+                                    f"{format_bytes(free)} free; choose a folder on a larger disk (offload=)")
+        self._backing = getattr(self, "_backing", [])
+        out = {}
+        mf = self.cl.mem_flags
+        for name, v in plan.items():
+            mm = np.lib.format.open_memmap(folder / f"{name}.npy", mode="w+", dtype=self.dtype,
+                                           shape=(max(1, sizes[name]),))
+            if isinstance(v, np.ndarray):
+                mm[:] = np.asarray(v, dtype=self.dtype).ravel()
+            self._backing.append(mm)  # the buffer uses this memory: keep it alive
+            out[name] = self.cl.Buffer(self.rt.context, mf.READ_WRITE | mf.USE_HOST_PTR, hostbuf=mm)
         return out
 
     def read(self, buf, shape) -> np.ndarray:

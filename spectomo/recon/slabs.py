@@ -31,7 +31,12 @@ from ..opencl.operators import auto_chunk, radon_norm
 from .driver import Solver
 from .tgv import TGVSolver, default_mu
 
-__all__ = ["plan_slabs", "Slab", "SlabTGV", "SlabHEBT"]
+__all__ = ["plan_slabs", "Slab", "SlabTGV", "SlabHEBT", "recovering", "RECOVERY_ATTEMPTS", "RECOVERY_WAIT"]
+
+#: Lost dask workers one ``reconstruct_tgv(client=)`` call recovers from
+RECOVERY_ATTEMPTS = 2
+#: Seconds to wait for the cluster to regain its workers before giving up
+RECOVERY_WAIT = 120.0
 
 #: State arrays whose halo slices are exchanged after every iteration
 _HALO = ("ubar", "wbar")
@@ -55,13 +60,14 @@ class Slab:
     """
 
     def __init__(self, parts: list, tilts, mu: list, names: list, scales: list, tnorm: float, owned: tuple,
-                 left: int, right: int, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None):
+                 left: int, right: int, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None,
+                 backing=None):
         n_local = parts[0].shape[2]
         nc = len(parts)
         g = BatchGeometry(tilts, parts[0].shape[1], parts[0].shape[1], n_local, nc,
                           chunk=auto_chunk(n_local * nc, device=device, multiple=nc))
         self.solver = TGVSolver(sinograms_to_batch(parts, g), g, mu, alpha, coupled, dims, device, names=names,
-                                scales=scales, tnorm=tnorm)
+                                scales=scales, tnorm=tnorm, backing=backing)
         self.owned, self.left, self.right, self.nc = tuple(owned), int(left), int(right), nc
 
     @property
@@ -76,6 +82,9 @@ class Slab:
 
     def step(self, n: int = 1) -> None:
         self.solver.step(n)
+
+    def sync(self) -> None:
+        self.solver.sync()
 
     def _lead(self, name: str) -> tuple:
         return self.solver.shapes()[name][:-1]
@@ -124,6 +133,43 @@ class Slab:
                 "device": s.ops.rt.device.name.strip()}
 
 
+def _lost_worker(err: BaseException) -> bool:
+    """Whether ``err`` says a dask worker (and the slab it held) is gone."""
+    try:
+        from distributed import KilledWorker
+        from distributed.comm.core import CommClosedError
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return False
+    text = str(err)
+    return (isinstance(err, (KilledWorker, CommClosedError))
+            or (isinstance(err, RuntimeError) and "was lost" in text)          # "Worker holding Actor was lost"
+            or (isinstance(err, OSError) and "Actor's worker" in text))         # "Unable to contact Actor's worker"
+
+
+def recovering(make, go, client, *, resumable: bool):
+    """``solver = make(); go(solver)``, again on a rebuilt solver when a dask worker is lost.
+
+    Returns ``(solver, go's result, number of recoveries)``. ``resumable``: ``go`` resumes from a
+    checkpoint (else it starts over). Other errors, and a cluster that does not regain its
+    workers within :data:`RECOVERY_WAIT` s, are raised.
+    """
+    import warnings
+
+    n_workers = len(client.scheduler_info().get("workers", {}))
+    for attempt in range(RECOVERY_ATTEMPTS + 1):
+        solver = make()
+        try:
+            return solver, go(solver), attempt
+        except Exception as err:
+            if attempt == RECOVERY_ATTEMPTS or not _lost_worker(err):
+                raise
+            warnings.warn(f"a dask worker holding a slab was lost ({err}); waiting for {n_workers} workers and "
+                          f"going on from {'the last checkpoint' if resumable else 'the start (no checkpoint=)'}",
+                          RuntimeWarning, stacklevel=3)
+            client.wait_for_workers(n_workers, timeout=RECOVERY_WAIT)
+    raise AssertionError("unreachable")
+
+
 def _result(x):
     """The value of a dask actor call (an ActorFuture) or a plain value."""
     return x.result() if hasattr(x, "result") else x
@@ -144,12 +190,18 @@ class SlabTGV(Solver):
         As for :meth:`TGVSolver.from_counts`.
     client : distributed.Client, optional
         Put each slab in a dask worker (an actor); the slabs then step in parallel.
+    offload : path, optional
+        A folder (on a disk with room for the whole state, :func:`~spectomo.recon.tgv.tgv_bytes`)
+        where each slab's arrays live as memory-mapped files that the CPU device uses in place.
+        The slabs step one after another, so only the active slab's pages need to be in memory
+        and problems larger than the machine's memory run (the operating system pages the rest).
+        The files are removed by :meth:`close` (called by ``reconstruct_tgv``).
     """
 
     label = "TGV-KL (slabs)"
 
     def __init__(self, counts: dict, tilts, *, n_slabs: int = 2, nu=None, haadf: str | None = None,
-                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None, client=None):
+                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None, client=None, offload=None):
         self.names = list(counts)
         first = np.asarray(counts[self.names[0]])
         n_t, ny, nx = first.shape
@@ -162,18 +214,38 @@ class SlabTGV(Solver):
         tnorm = radon_norm(BatchGeometry(tilts, ny, ny, 1, 1), device=device)
         self.plan = plan_slabs(nx, n_slabs)
         self.client = client
+        self.offload = None
+        if offload is not None:
+            import tempfile
+            from pathlib import Path
+
+            Path(offload).mkdir(parents=True, exist_ok=True)
+            self.offload = Path(tempfile.mkdtemp(prefix="spectomo-slabs-", dir=offload))
         self.slabs = []
-        for x0, x1 in self.plan:
+        for i, (x0, x1) in enumerate(self.plan):
             lo, hi = max(x0 - 1, 0), min(x1 + 1, nx)
             parts = [np.ascontiguousarray(np.asarray(counts[n])[:, :, lo:hi] / xi[n], dtype=np.float32)
                      for n in self.names]
             args = (parts, tilts, [mu[n] for n in self.names], self.names, [xi[n] for n in self.names], tnorm,
-                    (x0, x1), x0 - lo, hi - x1, alpha, coupled, dims, device)
+                    (x0, x1), x0 - lo, hi - x1, alpha, coupled, dims, device,
+                    None if self.offload is None else self.offload / f"slab{i}")
             self.slabs.append(client.submit(Slab, *args, actor=True).result() if client is not None else Slab(*args))
         c = _result(self.slabs[0].constants())
         self.mu, self.scales, self.tnorm, self.sigma, self.tau = c["mu"], c["scales"], c["tnorm"], c["sigma"], c["tau"]
         self.device_name = c["device"]
         self.iteration = 0
+
+    def close(self) -> None:
+        """Release the slabs and remove the offload files (if any)."""
+        import shutil
+
+        self.slabs = []
+        if self.offload is not None:
+            import gc
+
+            gc.collect()  # the buffers and memory maps of the slabs
+            shutil.rmtree(self.offload, ignore_errors=True)
+            self.offload = None
 
     def _all(self, method: str, *args) -> list:
         """Call ``method`` on every slab (in parallel for actors) and return the results in order."""
@@ -195,10 +267,18 @@ class SlabTGV(Solver):
         self.iteration = 0
 
     def step(self, n: int = 1) -> None:
-        for _ in range(int(n)):
-            self._all("step", 1)
+        for k in range(int(n)):
+            # With offload, sweep the slabs back and forth: the slabs stepped last are still in
+            # the page cache when the next iteration starts (the order does not change the result:
+            # every slab steps on the halos of the previous exchange).
+            order = self.slabs[::-1] if self.offload is not None and (self.iteration + k) % 2 else self.slabs
+            for r in [s.step(1) for s in order]:
+                _result(r)
             self._exchange()
         self.iteration += int(n)
+
+    def sync(self) -> None:
+        self._all("sync")
 
     def volumes(self) -> dict:
         """The owned slices of every slab, joined: name → ``(nx, ny, nz)``."""

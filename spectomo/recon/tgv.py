@@ -73,12 +73,14 @@ class TGVSolver(Solver):
     tnorm : float, optional
         ‖T‖ to normalise by (default: :func:`~spectomo.opencl.operators.radon_norm` of ``geom``); slabs
         of one problem pass the whole problem's.
+    backing : path, optional
+        Folder for file-backed state arrays (CPU devices; :meth:`Operators.allocate`).
     """
 
     label = "TGV-KL"
 
     def __init__(self, data, geom: BatchGeometry, mu, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3,
-                 device=None, *, names=None, scales=None, tnorm: float | None = None):
+                 device=None, *, names=None, scales=None, tnorm: float | None = None, backing=None):
         self.data, self.geom, self.mu = data, geom, tuple(float(m) for m in mu)
         self.alpha, self.coupled, self.dims, self.iteration = tuple(alpha), bool(coupled), int(dims), 0
         self.names = list(names) if names is not None else [f"channel {c}" for c in range(geom.nc)]
@@ -94,7 +96,8 @@ class TGVSolver(Solver):
         self.buf = b = o.allocate({"f": data, "mu": mu_b, "u": n, "ubar": n,
                                    "w": 3 * n, "wbar": 3 * n, "p": 3 * n, "q": 6 * n, "r": ns, "tu": ns,
                                    "norms": g.ny * g.nz * g.nx},
-                                  what=f"TGV-KL of {g.nc} channel(s) × {g.nx} slices of {g.ny}×{g.nz}")
+                                  what=f"TGV-KL of {g.nc} channel(s) × {g.nx} slices of {g.ny}×{g.nz}",
+                                  backing=backing)
         self.tnorm = radon_norm(g, device=device) if tnorm is None else float(tnorm)
         self.scale = 1.0 / self.tnorm
         # ‖K‖² ≤ ‖T/‖T‖‖² + ‖∇‖² + ‖E‖² + … ≤ 17 in 3D (the paper's bound)
@@ -321,11 +324,16 @@ def tgv_bytes(ny: int, nz: int, nx: int, nc: int, n_tilts: int, n_det: int | Non
     return 4 * (17 * n + 3 * ns + ny * nz * nx)
 
 
+#: Share of the machine's memory one slab may use with ``offload=`` when no ``max_memory`` is given
+#: (the rest holds the pages of the neighbours being written back and read in).
+OFFLOAD_SHARE = 0.25
+
+
 def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int = 2000,
                     coupling: str = "frobenius", dims: int = 3, tol: float | None = None, device=None,
                     progress: bool = True, checkpoint=None, callback=None, check_every: int = 50,
                     checkpoint_every: int = 200, auto_options: dict | None = None, slabs: int | None = None,
-                    max_memory: float | None = None, client=None) -> RecStacks:
+                    max_memory: float | None = None, client=None, offload=None) -> RecStacks:
     """Jointly reconstruct HAADF and elemental maps with coupled TGV–KL (Huber et al. 2019).
 
     Parameters
@@ -367,8 +375,16 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
         Device bytes one slab may use (default 80 % of the device's memory; the estimate is
         :func:`tgv_bytes`).
     client : distributed.Client, optional
-        Run the slabs in dask workers (one actor each; default one slab per worker). A run that
-        loses a worker is resumed from its ``checkpoint`` by calling again.
+        Run the slabs in dask workers (one actor each; default one slab per worker). When a worker
+        is lost, the call waits for the cluster to have as many workers again (a nanny restarts
+        them; at most :data:`~spectomo.recon.slabs.RECOVERY_WAIT` s), rebuilds the slabs and goes
+        on from the last ``checkpoint`` (from the start without one), at most
+        :data:`~spectomo.recon.slabs.RECOVERY_ATTEMPTS` times, with a warning each time.
+    offload : path, optional
+        CPU devices: keep the slabs' arrays in memory-mapped files in this folder (removed at the
+        end), so that a problem larger than the machine's memory runs; the slabs then fit in
+        ``max_memory`` (default :data:`OFFLOAD_SHARE` of the memory) each. Costs disk traffic of
+        about twice the state per iteration (docs/cluster.md).
 
     Returns
     -------
@@ -395,26 +411,45 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     n_t, ny, nx = next(iter(counts.values()))[0].shape
     if client is not None and slabs is None:
         slabs = max(1, min(nx, len(client.scheduler_info().get("workers", {})) or 1))
+    if offload is not None and max_memory is None and slabs is None:
+        from ..opencl.runtime import get_runtime, memory_limits
+
+        max_memory = OFFLOAD_SHARE * memory_limits(get_runtime(device).device)[0]
     n_slabs = plan_slab_count(nx, lambda n, k: tgv_bytes(ny, ny, n + 2 * (k > 1), len(names), n_t), slabs=slabs,
                               max_memory=max_memory, device=device)
     options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
                    dims=dims, device=device)
-    if n_slabs > 1 or client is not None:
-        from .slabs import SlabTGV
+    data = {n: d for n, (d, _) in counts.items()}
 
-        solver = SlabTGV({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, n_slabs=n_slabs,
-                         client=client, **options)
+    def make():
+        if n_slabs > 1 or client is not None or offload is not None:
+            from .slabs import SlabTGV
+
+            return SlabTGV(data, stacks[names[0]].tilts, n_slabs=n_slabs, client=client, offload=offload, **options)
+        return TGVSolver.from_counts(data, stacks[names[0]].tilts, **options)
+
+    def go(solver):
+        try:
+            return run(solver, iterations, tol=tol, check_every=check_every, callback=callback,
+                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress), solver.volumes()
+        finally:
+            if hasattr(solver, "close"):
+                solver.close()
+
+    if client is not None:
+        from .slabs import recovering
+
+        solver, (record, vols), recovered = recovering(make, go, client, resumable=checkpoint is not None)
     else:
-        solver = TGVSolver.from_counts({n: d for n, (d, _) in counts.items()}, stacks[names[0]].tilts, **options)
+        solver, recovered = make(), 0
+        record, vols = go(solver)
     mus, xi = dict(zip(names, solver.mu)), dict(zip(names, solver.scales))
-    record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback, checkpoint=checkpoint,
-                 checkpoint_every=checkpoint_every, progress=progress)
-    vols = solver.volumes()
     common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": mus, "channels": names,
               "projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
               "device": getattr(solver, "device_name", None) or solver.ops.rt.device.name.strip(),
               "projector": "linear (Huber 2019 eq. 8)",
-              "slabs": int(n_slabs), "distributed": client is not None}
+              "slabs": int(n_slabs), "distributed": client is not None, "offload": offload is not None,
+              "lost_workers_recovered": int(recovered)}
     if auto_md is not None:
         common["auto"] = auto_md
     per = {n: {"mu": mus[n], "data_max": xi[n], "negative_fraction": counts[n][1]} for n in names}
