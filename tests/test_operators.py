@@ -69,7 +69,8 @@ def test_auto_chunk_is_large_on_cpus_and_a_multiple_of_the_channels(cl_runtime):
         assert auto_chunk(256, multiple=3) == 3
         return
     assert auto_chunk(256) == 128 and auto_chunk(40) == 40 and auto_chunk(1) == 1
-    assert auto_chunk(140, multiple=2) == 70
+    assert auto_chunk(140, multiple=2) == 72  # whole 8-entry vectors for 4 more entries
+    assert auto_chunk(136, multiple=4) == 72 and auto_chunk(260, multiple=4) == 96  # 8- and 16-entry vectors
     c = auto_chunk(300, multiple=3)
     assert c % 3 == 0 and c <= 128 and -(-300 // c) * c - 300 < c
 
