@@ -3,7 +3,6 @@ test_etspy_ported.py does not hold). Each test names the ETSpy cases it stands f
 deliberately behaves differently the test checks spectomo's documented behaviour and says so.
 The ledger of every ETSpy case is tests/etspy_ledger.py."""
 
-import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
@@ -12,6 +11,8 @@ import numpy as np
 import pytest
 
 import spectomo
+from helpers import needle
+from helpers import quiet as _quiet
 from spectomo import RecStack, TomoStack
 from spectomo.geometry.astra import reconstruct_sinograms
 
@@ -19,17 +20,11 @@ matplotlib.use("Agg")
 DATA = Path(__file__).parent / "data"
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def short():
-    z = np.load(DATA / "nist_needle_bin4.npz")
-    proj = z["projections"].astype(np.float32)
-    return TomoStack(proj[::8] - proj.min(), tilts=z["tilts"].astype(float)[::8])
+    return needle(step=8)
 
 
 @pytest.fixture(scope="module")

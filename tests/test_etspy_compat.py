@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import spectomo
+from helpers import quiet as _quiet
 from spectomo.validation import InputWarning
 
 DATA = Path(__file__).parent / "data"
@@ -36,10 +37,6 @@ def small():
     return np.load(DATA / "etspy_small_reference.npz")
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 # --- trans_stack ----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@ one or more ETSpy test cases check (their names are in the comments). docs/etspy
 ported and why. The comparisons against ETSpy's own outputs are in test_etspy_compat.py."""
 
 import shutil
-import warnings
 from pathlib import Path
 
 import hyperspy.api as hs
@@ -11,6 +10,8 @@ import numpy as np
 import pytest
 
 import spectomo
+from helpers import needle
+from helpers import quiet as _quiet
 from spectomo import TiltMismatchError, TomoStack
 from spectomo.io import TiltsNotFoundError
 
@@ -18,17 +19,11 @@ DATA = Path(__file__).parent / "data"
 ETS = DATA / "etspy"
 
 
-def _quiet(fn, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return fn(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def full():
-    z = np.load(DATA / "nist_needle_bin4.npz")
-    proj = z["projections"].astype(np.float32)
-    return TomoStack(proj - proj.min(), tilts=z["tilts"].astype(float))
+    return needle()
 
 
 @pytest.fixture(scope="module")
