@@ -16,37 +16,60 @@ see docs/architecture.md.
 
 from ._version import __version__
 
+# Names are imported on first use (PEP 562), so that ``import spectomo`` and the command line's
+# ``--help`` stay fast; the first access imports the stage that holds the name.
+_HOMES = {
+    "validation": ("InputWarning",),
+    "signals": ("LazyRecStack", "LazyTomoStack", "RecStack", "TiltMismatchError", "TomoStack"),
+    "io": ("from_etspy", "from_etspy_volume", "load", "save", "to_etspy_volume"),
+    "spectral": ("MapStacks", "OverlapWarning", "SpectralInputError", "extract_maps", "sum_image"),
+    "align": ("AlignmentWarning", "TiltAxisWarning", "align_other", "alignment_residual", "projection_match",
+              "stack_register", "tilt_align", "trans_stack"),
+    "opencl": ("DeviceMemoryError", "OpenCLUnavailableError"),
+    "recon": ("CheckpointError", "IterationInfo", "RecStacks", "ResponseFitError", "fit_response_ratios",
+              "plot_heldout", "recon_error", "reconstruct", "reconstruct_hebt", "reconstruct_many",
+              "reconstruct_path", "reconstruct_tgv"),
+    "quantify": ("Quantification", "QuantificationWarning", "esf_threshold", "quantify"),
+    "absorption": ("AbsorptionCorrection", "correct_absorption"),
+}
+_HOME = {name: module for module, names in _HOMES.items() for name in names}
+_SUBPACKAGES = ("datasets", "evaluation", "geometry", "opencl", "physics")
 
-def _import_exspy_quietly() -> None:
-    """Import exspy once with its HyperSpy import-path deprecation warnings silenced.
 
-    exspy 0.3 imports names HyperSpy 2.x has moved; each import prints a VisibleDeprecationWarning
-    that users cannot act on. The filter covers only this import and only those messages, so the
-    user's own warnings (and any other warning from either package) still show.
-    """
-    import warnings
+def __getattr__(name: str):
+    import importlib
 
-    from hyperspy.exceptions import VisibleDeprecationWarning
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=VisibleDeprecationWarning, message=r"Importing `\w+` from `hyperspy\._signals")
-        import exspy  # noqa: F401
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name not in _HOME:
+        raise AttributeError(f"module 'spectomo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    globals()[name] = value
+    return value
 
 
-_import_exspy_quietly()
-from .validation import InputWarning  # noqa: E402
-from .signals import LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack  # noqa: E402
-from .io import from_etspy, from_etspy_volume, load, save, to_etspy_volume  # noqa: E402
-from .spectral import MapStacks, OverlapWarning, SpectralInputError, extract_maps, sum_image  # noqa: E402
-from .align import (AlignmentWarning, TiltAxisWarning, align_other, alignment_residual,  # noqa: E402
-                    projection_match, stack_register, tilt_align, trans_stack)
-from .opencl import DeviceMemoryError, OpenCLUnavailableError  # noqa: E402
-from .recon import (CheckpointError, IterationInfo, RecStacks, ResponseFitError, fit_response_ratios,  # noqa: E402
-                    plot_heldout, recon_error, reconstruct, reconstruct_hebt, reconstruct_many, reconstruct_path,
-                    reconstruct_tgv)
-from .quantify import Quantification, QuantificationWarning, esf_threshold, quantify  # noqa: E402
-from .absorption import AbsorptionCorrection, correct_absorption  # noqa: E402
-from . import datasets, evaluation, geometry, opencl, physics  # noqa: E402
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(__import__("types").ModuleType):
+    """``spectomo.quantify`` is the function, as it was with eager imports, although a subpackage
+    has the same name: importing ``spectomo.quantify.…`` binds the subpackage on the package, and
+    this setter keeps the function instead."""
+
+    @property
+    def quantify(self):
+        from .quantify import quantify
+
+        return quantify
+
+    @quantify.setter
+    def quantify(self, value):
+        pass
+
+
+__import__("sys").modules[__name__].__class__ = _Package
+
 
 __all__ = [
     # data model, I/O, input checks

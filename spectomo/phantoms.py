@@ -14,11 +14,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import physics
 
 __all__ = ["Phantom", "make_phantom", "PHANTOMS", "core_shell", "needle", "alloy_gradient", "nanoparticles",
            "precipitates"]
 
+
+
+def _physics():
+    """:mod:`spectomo.physics`, imported on first use (it imports exspy, which the command line's
+    ``--help`` should not wait for)."""
+    from . import physics
+
+    return physics
 
 @dataclass
 class Phantom:
@@ -121,7 +128,7 @@ def _sample(fn, size: int, voxel_size: float, oversample: int) -> dict:
 
 def _mix(weights: dict, occupancy) -> dict:
     """Partial densities of a local composition ``weights`` (fractions) filling ``occupancy``."""
-    rho = physics.mixture_density(weights)
+    rho = _physics().mixture_density(weights)
     return {el: occupancy * c * rho for el, c in weights.items()}
 
 
@@ -177,10 +184,10 @@ def needle(size: int = 32, *, voxel_size: float | None = None, oversample: int =
         is_ni = (x >= x_si) & (x < x_pt) & (k % 2 == 0)
         is_cr = (x >= x_si) & (x < x_pt) & (k % 2 == 1)
         occ = inside.astype(float)
-        return {"Si": occ * (x < x_si) * physics.element_density("Si"),
-                "Ni": occ * is_ni * physics.element_density("Ni"),
-                "Cr": occ * is_cr * physics.element_density("Cr"),
-                "Pt": occ * (x >= x_pt) * physics.element_density("Pt")}
+        return {"Si": occ * (x < x_si) * _physics().element_density("Si"),
+                "Ni": occ * is_ni * _physics().element_density("Ni"),
+                "Cr": occ * is_cr * _physics().element_density("Cr"),
+                "Pt": occ * (x >= x_pt) * _physics().element_density("Pt")}
 
     return Phantom("needle", _sample(fn, size, vs, oversample), vs,
                    "needle along the tilt axis: Si substrate, alternating Ni/Cr layers, Pt cap",
@@ -217,7 +224,7 @@ def alloy_gradient(size: int = 32, *, voxel_size: float | None = None, oversampl
         for c, r in zip(centres, radii):
             pt |= (x - c[0]) ** 2 + (y - c[1]) ** 2 + (z - c[2]) ** 2 <= r**2
         out = _mix({"Fe": 1 - ni, "Ni": ni}, (host & ~pt).astype(float))
-        out["Pt"] = pt * physics.element_density("Pt")
+        out["Pt"] = pt * _physics().element_density("Pt")
         return out
 
     return Phantom("alloy_gradient", _sample(fn, size, vs, oversample), vs,
@@ -242,7 +249,7 @@ def nanoparticles(size: int = 32, *, voxel_size: float | None = None, oversample
     vs = voxel_size or 50.0 / size
     fov = size * vs
     centres, radii = _NP_CENTRES * fov, _NP_RADII * fov
-    dens = {"Au": physics.element_density("Au"), "Pd": physics.element_density("Pd")}
+    dens = {"Au": _physics().element_density("Au"), "Pd": _physics().element_density("Pd")}
 
     def fn(x, y, z):
         out = {"Au": np.zeros(x.shape), "Pd": np.zeros(x.shape)}
@@ -386,7 +393,7 @@ def catalyst(size: int = 32, *, voxel_size: float | None = None, oversample: int
         out = {}
         for el in support:
             rho_s = support[el] * 7.2
-            rho_p = pt[el] * physics.element_density("Pt")
+            rho_p = pt[el] * _physics().element_density("Pt")
             out[el] = np.where(in_pt, rho_p, np.where(in_support, rho_s, 0.0))
         return out
 

@@ -19,8 +19,10 @@ display (as in ETSpy).
 from __future__ import annotations
 
 import numpy as np
+
 from hyperspy.signals import BaseSignal, LazySignal, Signal2D
 
+from . import _exspy  # noqa: F401  (HyperSpy may import exspy for EDS signals: quietly first)
 from .validation import check_tilt_series, tilt_angles
 
 __all__ = ["TomoStack", "LazyTomoStack", "RecStack", "LazyRecStack", "TiltMismatchError", "check_stack",

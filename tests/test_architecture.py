@@ -16,7 +16,8 @@ REPO = ROOT.parent
 #: Units of the package (top-level modules and subpackages) by layer: a unit imports only from
 #: lower layers. Stages run spectral → align → recon → quantify over the bottom layers.
 LAYERS = [
-    ("_version", "physics", "validation"),
+    ("_version", "_exspy"),
+    ("physics", "validation"),
     ("signals", "geometry"),
     ("io", "opencl", "phantoms"),
     ("datasets",),

@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 import xraydb
+from .. import _exspy  # noqa: F401  (exspy imported quietly first)
 from exspy.material import elements as _exspy_elements
 from scipy import constants as C
 

@@ -19,6 +19,7 @@ zeta and cross-section arithmetic is exspy's (``exspy.utils.eds.quantification_z
 from __future__ import annotations
 
 import numpy as np
+from .. import _exspy  # noqa: F401  (exspy imported quietly first)
 from exspy._misc.eds.utils import quantification_cross_section, quantification_zeta_factor  # exspy <0.4: not public
 from tqdm.auto import tqdm
 
