@@ -241,6 +241,37 @@ def test_vendor_eds_file_to_maps(name):
     assert sum(totals) <= 2 * float(np.asarray(small.data, dtype=np.float64).sum())
 
 
+def test_edax_spd_files_to_maps(tmp_path):
+    """EDAX TEAM spectrum images (.spd + .spc, written by tests/edax_files.py in EDAX's layout), one
+    per tilt and in shuffled order: loaded as a tilt series sorted by the .spc stage tilt, the
+    SEM-labelled metadata read as the (S)TEM acquisition it is, and the maps equal to those of the
+    spectra the files were written from."""
+    from edax_files import write_spd
+
+    from spectomo import datasets
+
+    sim = datasets.simulate("core_shell", size=16, tilt_step=30.0, seed=1, progress=False)
+    tem = sim.eds.metadata.Acquisition_instrument.TEM
+    ax = sim.eds.axes_manager.signal_axes[0]
+    files = []
+    for i in np.random.default_rng(0).permutation(len(sim.tilts)):
+        files.append(write_spd(tmp_path / f"map{len(files):02d}.spd", np.asarray(sim.eds.data[i]),
+                               ev_per_channel=1000 * ax.scale, start_kev=ax.offset, beam_kv=tem.beam_energy,
+                               elevation=22.0, azimuth=45.0, live_time=tem.Detector.EDS.live_time,
+                               tilt=float(sim.tilts[i]), elements=["Ag", "Au"]))
+    series = _quiet(spectomo.load, files, signal="EDS")
+    np.testing.assert_allclose(series.metadata.Tomography.tilts, sim.tilts)
+    md = series.metadata
+    assert md.Signal.signal_type == "EDS_TEM" and md.Acquisition_instrument.TEM.beam_energy == tem.beam_energy
+    det = spectomo.geometry.Detector.from_metadata(series)
+    assert det.elevation.tolist() == [22.0] and det.azimuth.tolist() == [45.0]
+    maps = _quiet(spectomo.extract_maps, series, sim.lines, method="windows", progress=False)
+    ref = _quiet(spectomo.extract_maps, sim.eds, sim.lines, method="windows", progress=False)
+    for line in sim.lines:
+        np.testing.assert_array_equal(maps[line].data, ref[line].data)
+        np.testing.assert_allclose(maps[line].tilts, sim.tilts)
+
+
 # --- ETSpy's other TomoStack/RecStack methods -------------------------------------------------------
 
 @pytest.fixture

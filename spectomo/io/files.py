@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry.detector import record_vendor_geometry
+from .vendor import eds_as_tem
 from ..signals import NODE, LazyRecStack, LazyTomoStack, RecStack, TiltMismatchError, TomoStack, warn_vacuum_offset
 from ..validation import InputWarning, existing_file
 from .etspy import etspy_metadata_to_spectomo, from_etspy, is_etspy
@@ -95,7 +96,7 @@ def load(path, tilts=None, mdocs=None, *, signal: str | None = None, lazy: bool 
         return load_series(paths, tilts, lazy=lazy, frames=frames, signal=signal, mdocs=mdocs, **kwargs)
     if mdocs is not None:
         raise ValueError("mdocs: only for a list of SerialEM files; a single file's .mdoc is found beside it")
-    sig = _adopt(pick_signal(_read(paths[0], lazy=lazy, **kwargs), signal, paths[0]))
+    sig = eds_as_tem(_adopt(pick_signal(_read(paths[0], lazy=lazy, **kwargs), signal, paths[0])))
     record_vendor_geometry(sig)  # Velox's detector set, into metadata where maps and volumes keep it
     if isinstance(sig, (RecStack, LazyRecStack)):
         return sig

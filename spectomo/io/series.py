@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..geometry.detector import record_vendor_geometry
+from .vendor import eds_as_tem
 from ..signals import NODE, TomoStack, warn_vacuum_offset
 from .tilts import TiltsNotFoundError, find_tilts, internal_tilts, read_mdoc_tilts, stage_tilt
 
@@ -71,9 +72,10 @@ def _spectrum_series(paths: list, sigs: list, tilts):
         if not (np.isclose(e.scale, e0.scale, rtol=1e-6) and np.isclose(e.offset, e0.offset, atol=abs(e0.scale) / 10)):
             raise ValueError(f"path: {p.name} has another energy axis (offset {e.offset:g}, scale {e.scale:g}) than "
                              f"{paths[0].name} ({e0.offset:g}, {e0.scale:g}); calibrate them alike first")
-    angles, order, source = _order(paths, tilts, lambda i: stage_tilt(sigs[i]))
     for sig in sigs:
+        eds_as_tem(sig)
         record_vendor_geometry(sig)
+    angles, order, source = _order(paths, tilts, lambda i: stage_tilt(sigs[i]))
     stacked = hs.stack([sigs[i] for i in order], new_axis_name="Projections", show_progressbar=False)
     stacked.metadata.set_item(f"{NODE}.tilts", angles[order])
     stacked.metadata.set_item(f"{NODE}.tilts_source", source)
