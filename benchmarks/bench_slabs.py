@@ -38,14 +38,13 @@ def offloaded(n: int, it: int, folder: str) -> None:
     import threading
 
     from spectomo.opencl.runtime import get_runtime, memory_limits
-    from spectomo.recon.memory import plan_slab_count
-    from spectomo.recon.tgv import OFFLOAD_SHARE, tgv_bytes
+    from spectomo.recon.tgv import tgv_bytes, tgv_slab_count
 
     rng = np.random.default_rng(0)
     tilts = np.linspace(-72, 72, 37)
     counts = {f"c{i}": (rng.poisson(5.0, (37, n, n)) + 1).astype(np.float32) for i in range(4)}
     ram = memory_limits(get_runtime().device)[0]
-    k = plan_slab_count(n, lambda m, s: tgv_bytes(n, n, m + 2 * (s > 1), 4, 37), max_memory=OFFLOAD_SHARE * ram)
+    k = tgv_slab_count(n, n, 4, 37, offload=True)
     peak_anon, done = [0], threading.Event()
 
     def sample():

@@ -300,8 +300,7 @@ class Operators:
 
     @property
     def sino_chunks(self) -> tuple[int, int, int]:
-        g = self.geom
-        return (g.bp // g.chunk, g.ndet, g.n_angles)
+        return self.sino_chunks_for(None)
 
     def launch_voxels(self, kernel: "Kernel", **values) -> None:
         """Enqueue a kernel with one work item per chunk and pixel (global size :attr:`vol_chunks`).

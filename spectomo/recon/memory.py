@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from ..validation import whole_number
 
-__all__ = ["plan_slab_count"]
+__all__ = ["plan_slab_count", "DEVICE_SHARE", "OFFLOAD_SHARE"]
 
 #: Share of the device's memory a slab may use when no ``max_memory`` is given
 DEVICE_SHARE = 0.8
+#: The same with file-backed slabs (``offload=``): the rest of the memory holds the pages of the
+#: slabs being written back and read in
+OFFLOAD_SHARE = 0.25
 
 
-def plan_slab_count(nx: int, bytes_for, *, slabs=None, max_memory=None, device=None) -> int:
+def plan_slab_count(nx: int, bytes_for, *, slabs=None, max_memory=None, device=None, offload: bool = False) -> int:
     """``slabs`` if given, else the fewest slabs whose largest one fits in ``max_memory`` bytes
-    (default :data:`DEVICE_SHARE` of the device's memory).
+    (default :data:`DEVICE_SHARE` of the device's memory, :data:`OFFLOAD_SHARE` with ``offload``).
 
     Parameters
     ----------
@@ -27,7 +30,8 @@ def plan_slab_count(nx: int, bytes_for, *, slabs=None, max_memory=None, device=N
     if max_memory is None:
         from ..opencl.runtime import get_runtime, memory_limits
 
-        max_memory = DEVICE_SHARE * memory_limits(get_runtime(device).device)[0]
+        share = OFFLOAD_SHARE if offload else DEVICE_SHARE
+        max_memory = share * memory_limits(get_runtime(device).device)[0]
     if not max_memory > 0:
         raise ValueError(f"max_memory: a positive number of bytes expected, got {max_memory!r}")
     for k in range(1, nx + 1):

@@ -324,9 +324,12 @@ def tgv_bytes(ny: int, nz: int, nx: int, nc: int, n_tilts: int, n_det: int | Non
     return 4 * (17 * n + 3 * ns + ny * nz * nx)
 
 
-#: Share of the machine's memory one slab may use with ``offload=`` when no ``max_memory`` is given
-#: (the rest holds the pages of the neighbours being written back and read in).
-OFFLOAD_SHARE = 0.25
+def tgv_slab_count(ny: int, nx: int, n_channels: int, n_tilts: int, *, slabs=None, max_memory=None, device=None,
+                   offload: bool = False) -> int:
+    """Slabs for a TGV–KL problem of ``nx`` slices of ``ny``² (:func:`~spectomo.recon.memory.plan_slab_count`
+    with :func:`tgv_bytes`, each slab holding its slices plus one halo slice per neighbour)."""
+    return plan_slab_count(nx, lambda n, k: tgv_bytes(ny, ny, n + 2 * (k > 1), n_channels, n_tilts), slabs=slabs,
+                           max_memory=max_memory, device=device, offload=offload)
 
 
 def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations: int = 2000,
@@ -383,7 +386,7 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     offload : path, optional
         CPU devices: keep the slabs' arrays in memory-mapped files in this folder (removed at the
         end), so that a problem larger than the machine's memory runs; the slabs then fit in
-        ``max_memory`` (default :data:`OFFLOAD_SHARE` of the memory) each. Costs disk traffic of
+        ``max_memory`` (default :data:`~spectomo.recon.memory.OFFLOAD_SHARE` of the memory) each. Costs disk traffic of
         about twice the state per iteration (docs/cluster.md).
 
     Returns
@@ -411,12 +414,8 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     n_t, ny, nx = next(iter(counts.values()))[0].shape
     if client is not None and slabs is None:
         slabs = max(1, min(nx, len(client.scheduler_info().get("workers", {})) or 1))
-    if offload is not None and max_memory is None and slabs is None:
-        from ..opencl.runtime import get_runtime, memory_limits
-
-        max_memory = OFFLOAD_SHARE * memory_limits(get_runtime(device).device)[0]
-    n_slabs = plan_slab_count(nx, lambda n, k: tgv_bytes(ny, ny, n + 2 * (k > 1), len(names), n_t), slabs=slabs,
-                              max_memory=max_memory, device=device)
+    n_slabs = tgv_slab_count(ny, nx, len(names), n_t, slabs=slabs, max_memory=max_memory, device=device,
+                             offload=offload is not None)
     options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
                    dims=dims, device=device)
     data = {n: d for n, (d, _) in counts.items()}
