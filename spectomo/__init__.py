@@ -6,10 +6,11 @@ The pipeline runs one way: spectrum images → element maps (:func:`extract_maps
 → quantification (:func:`quantify`) and its absorption correction (:func:`correct_absorption`), over a bottom layer of data model (:class:`TomoStack`,
 :class:`RecStack`), I/O, physics (:mod:`spectomo.physics`) and geometry (:mod:`spectomo.geometry`).
 :mod:`spectomo.datasets` simulates tilt series with ground truth; :mod:`spectomo.evaluation` scores
-results against it.
+results against it. :class:`Pipeline` (``spectomo run``) runs every stage on the user's files from
+one configuration, caching each stage, and writes an HTML report.
 
 Public API: the names in ``__all__`` here and in the ``__all__`` of the subpackages
-``datasets``, ``physics``, ``geometry``, ``opencl`` and ``evaluation``. Everything else (the
+``datasets``, ``physics``, ``geometry``, ``opencl``, ``evaluation`` and ``pipeline``. Everything else (the
 modules inside ``spectral``, ``align``, ``recon``, ``quantify`` …) is implementation and may change;
 see docs/architecture.md.
 """
@@ -29,11 +30,12 @@ _HOMES = {
     "recon": ("CheckpointError", "IterationInfo", "RecStacks", "ResponseFitError", "fit_response_ratios",
               "plot_heldout", "recon_error", "reconstruct", "reconstruct_hebt", "reconstruct_many",
               "reconstruct_path", "reconstruct_tgv"),
-    "quantify": ("Quantification", "QuantificationWarning", "esf_threshold", "quantify"),
+    "quantify": ("Phases", "Quantification", "QuantificationWarning", "esf_threshold", "quantify", "segment_phases"),
     "absorption": ("AbsorptionCorrection", "correct_absorption"),
+    "pipeline": ("Pipeline",),
 }
 _HOME = {name: module for module, names in _HOMES.items() for name in names}
-_SUBPACKAGES = ("datasets", "evaluation", "geometry", "opencl", "physics")
+_SUBPACKAGES = ("datasets", "evaluation", "geometry", "opencl", "physics", "pipeline")
 
 
 def __getattr__(name: str):
@@ -87,10 +89,12 @@ __all__ = [
     "OpenCLUnavailableError",
     "DeviceMemoryError",
     # quantification
-    "quantify", "Quantification", "QuantificationWarning", "esf_threshold",
+    "quantify", "Quantification", "QuantificationWarning", "esf_threshold", "segment_phases", "Phases",
     # absorption and shadowing
     "correct_absorption", "AbsorptionCorrection",
+    # the whole pipeline from a configuration (spectomo run)
+    "Pipeline",
     # subpackages
-    "datasets", "physics", "geometry", "opencl", "evaluation",
+    "datasets", "physics", "geometry", "opencl", "evaluation", "pipeline",
     "__version__",
 ]

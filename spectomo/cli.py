@@ -1,8 +1,10 @@
 """The ``spectomo`` command line.
 
-``spectomo demo [--out DIR] [--size N] [--phantom NAME]`` runs the pipeline on a simulated dataset
-(see :mod:`spectomo.demo`): simulation with ground truth, element maps, alignment, reconstruction,
-figures and scores. ``spectomo info`` reports versions and compute devices.
+``spectomo init FILES… [-o CONFIG.toml]`` writes a commented configuration for your files;
+``spectomo run CONFIG.toml`` runs the pipeline on them (:class:`spectomo.pipeline.Pipeline`:
+maps, alignment, reconstruction, quantification, phases, an HTML report; unchanged stages are
+reused). ``spectomo demo`` runs it on a simulated dataset with ground truth (:mod:`spectomo.demo`).
+``spectomo info`` reports versions and compute devices.
 """
 
 from __future__ import annotations
@@ -21,6 +23,48 @@ def cmd_demo(args) -> int:
                        progress=not args.no_progress,
                        log=lambda line: print(line, flush=True))
     print(format_summary(summary))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .pipeline import ConfigError, Pipeline, StageError
+
+    try:
+        pipe = Pipeline(args.config)
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"spectomo: error: {err}", file=sys.stderr)
+        return 2
+    if args.status:
+        for name, state in pipe.status().items():
+            print(f"{name}: {state}")
+        return 0
+    try:
+        out = pipe.run(force=args.force or (), progress=False if args.no_progress else None,
+                       log=lambda line: print(line, flush=True))
+    except (StageError, ConfigError) as err:
+        print(f"spectomo: error: {err}\n(finished stages are kept; fix the configuration and run again)",
+              file=sys.stderr)
+        return 1
+    if out["report"] is not None:
+        print(f"open {out['report']} in a browser")
+    return 0
+
+
+def cmd_init(args) -> int:
+    from pathlib import Path
+
+    from .pipeline import ConfigError, init_config
+
+    if Path(args.output).exists() and not args.force:
+        print(f"spectomo: error: {args.output} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    try:
+        text = init_config(args.files, output=args.output)
+    except ConfigError as err:
+        print(f"spectomo: error: {err}", file=sys.stderr)
+        return 2
+    print(text)
+    print(f"wrote {args.output}; edit it, then: spectomo run {args.output}")
     return 0
 
 
@@ -68,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="voxels per side of the absorption-correction stage, 0 to skip (default: %(default)s)")
     d.add_argument("--no-progress", action="store_true", help="hide progress bars")
     d.set_defaults(func=cmd_demo)
+    r = sub.add_parser("run", help="run the pipeline on your files as a configuration file describes")
+    r.add_argument("config", help="TOML configuration (spectomo init writes one)")
+    r.add_argument("--force", action="append", metavar="STAGE",
+                   choices=["maps", "align", "reconstruct", "quantify", "phases"],
+                   help="recompute this stage (and the later ones) even if unchanged; repeatable")
+    r.add_argument("--status", action="store_true", help="only say which stages are cached and which would run")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r.set_defaults(func=cmd_run)
+    n = sub.add_parser("init", help="write a commented configuration for a set of files")
+    n.add_argument("files", nargs="+", help="EDS spectrum images (one stack or one per tilt), HAADF series, tilt file")
+    n.add_argument("-o", "--output", default="spectomo.toml", help="configuration to write (default: %(default)s)")
+    n.add_argument("--force", action="store_true", help="replace an existing configuration")
+    n.set_defaults(func=cmd_init)
     i = sub.add_parser("info", help="versions, kernel folder and the OpenCL device in use")
     i.set_defaults(func=cmd_info)
     return p

@@ -15,10 +15,11 @@ import numpy as np
 
 def write_spd(path, counts, *, ev_per_channel: float, start_kev: float = 0.0, beam_kv: float = 200.0,
               elevation: float = 18.0, azimuth: float = 45.0, live_time: float = 1.0, tilt: float = 0.0,
-              resolution_ev: float = 130.0, elements=()) -> Path:
+              resolution_ev: float = 130.0, elements=(), pixel_nm: float | None = None) -> Path:
     """``path`` (.spd) holding ``counts`` (ny, nx, n_channels) as uint16, and ``path.spc`` beside it
-    with the energy calibration, beam energy, detector angles, live time, stage tilt and elements."""
-    from rsciio.edax._api import get_spc_dtype_list, get_spd_dtype_list
+    with the energy calibration, beam energy, detector angles, live time, stage tilt and elements;
+    with ``pixel_nm``, also the ``.ipr`` that EDAX writes with the pixel size (µm per pixel)."""
+    from rsciio.edax._api import get_ipr_dtype_list, get_spc_dtype_list, get_spd_dtype_list
     from exspy.material import elements as table
 
     path = Path(path)
@@ -43,6 +44,10 @@ def write_spd(path, counts, *, ev_per_channel: float, start_kev: float = 0.0, be
             spc[key] = value
     if numbers:
         spc["at"][0][:len(numbers)] = numbers
+    if pixel_nm is not None:
+        ipr = np.zeros(1, dtype=get_ipr_dtype_list("<", 333))
+        ipr["version"], ipr["mppX"], ipr["mppY"] = 333, pixel_nm / 1000, pixel_nm / 1000
+        ipr.tofile(path.with_suffix(".ipr"))
     with open(path.with_suffix(".spc"), "wb") as f:
         spc.tofile(f)
         f.write(bytes(4096))  # RosettaSciIO's short header layout reads a few bytes past the full one

@@ -27,13 +27,14 @@ LAYERS = [
     ("quantify",),
     ("absorption",),
     ("evaluation",),
+    ("pipeline",),
     ("demo",),
     ("cli", "__init__"),
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 #: The one exception: TomoStack's ETSpy-style methods are a thin facade over align and recon.
 FACADE = {("signals", "align"), ("signals", "recon")}
-PUBLIC_SUBPACKAGES = ("datasets", "physics", "geometry", "opencl", "evaluation")
+PUBLIC_SUBPACKAGES = ("datasets", "physics", "geometry", "opencl", "evaluation", "pipeline")
 
 
 def _unit(path: Path) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["save_figure", "orthoslices_figure", "methods_figure", "quantification_figure", "spectral_figure"]
+__all__ = ["save_figure", "add_scale_bars", "orthoslices_figure", "methods_figure", "quantification_figure", "spectral_figure"]
 
 
 def _plt():
@@ -38,6 +38,36 @@ def save_figure(fig, path, *, title: str | None = None, dpi: int = 100) -> Path:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
     return path
+
+
+def _bar_length(width: float) -> float:
+    """A round length (1, 2 or 5 × 10^n) near a quarter of ``width``."""
+    target = width / 4
+    base = 10 ** np.floor(np.log10(target))
+    return float(max(m * base for m in (1, 2, 5) if m * base <= target))
+
+
+def add_scale_bars(fig, pixel_size: float, units: str) -> None:
+    """A scale bar (round length, labelled in ``units``) in the lower left of every image in ``fig``
+    whose pixels are ``pixel_size`` ``units`` wide (colour-bar axes are left alone)."""
+    from matplotlib.image import AxesImage
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    if not pixel_size or pixel_size <= 0:
+        return
+    if not units or units == "<undefined>":  # uncalibrated: in pixels
+        pixel_size, units = 1.0, "px"
+    elif units in ("µm", "um", "Å", "A"):  # nanoparticles: nm reads better than 0.01 µm or 100 Å
+        pixel_size, units = pixel_size * (1e3 if units in ("µm", "um") else 0.1), "nm"
+    for ax in fig.axes:
+        images = [im for im in ax.get_images() if isinstance(im, AxesImage)]
+        if not images:
+            continue
+        width_px = images[0].get_array().shape[1]
+        length = _bar_length(width_px * pixel_size)
+        ax.add_artist(AnchoredSizeBar(ax.transData, length / pixel_size, f"{length:g} {units}", "lower left",
+                                      pad=0.3, color="white", frameon=False, size_vertical=max(width_px / 80, 0.5),
+                                      fontproperties={"size": 7}))
 
 
 def orthoslices_figure(volumes: dict, *, compare: dict | None = None, compare_label: str = "compare",

@@ -8,6 +8,8 @@ Step 4 of the pipeline. :func:`quantify` implements the ζ-factor, cross-section
 from .core import quantify
 from .inputs import QuantificationWarning
 from .mask import ThresholdCurve, esf_threshold
+from .phases import Phases, segment_phases
 from .result import Quantification
 
-__all__ = ["quantify", "Quantification", "QuantificationWarning", "esf_threshold", "ThresholdCurve"]
+__all__ = ["quantify", "Quantification", "QuantificationWarning", "esf_threshold", "ThresholdCurve", "Phases",
+           "segment_phases"]
