@@ -96,8 +96,9 @@ SCHEMA: dict[str, dict[str, Option]] = {
                          "clustering; 0 for none"),
         "min_separation": Option(10.0, _NUMBER, "phases whose mean compositions differ by less than this "
                                  "(wt%, in every element) are merged"),
-        "interface_width": Option(3.0, _NUMBER, "voxels: a thinner layer that lies between two phases in "
-                                  "composition is the blur across their interface, not a phase; 0 keeps it"),
+        "blur_ratio": Option(2.0, _NUMBER, "a layer between two phases in composition, spread along the line "
+                             "joining them more than this many times as widely as either, is the blur across "
+                             "their interface, not a phase; 0 keeps it"),
     },
     "output": {
         "folder": Option("spectomo_run", (str,), "results, stage caches and report.html"),
@@ -229,7 +230,7 @@ def check_config(config: dict, *, base=".") -> dict:
     ph = out["phases"]
     if ph["max_phases"] < 1 or (isinstance(ph["n_phases"], int) and ph["n_phases"] < 1):
         raise ConfigError("[phases] n_phases, max_phases: expected at least 1")
-    for key in ("smooth", "min_separation", "interface_width"):
+    for key in ("smooth", "min_separation", "blur_ratio"):
         if ph[key] < 0:
             raise ConfigError(f"[phases] {key}: expected a value >= 0, got {ph[key]}")
     out["output"]["folder"] = (base / Path(out["output"]["folder"]).expanduser()).resolve()

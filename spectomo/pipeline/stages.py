@@ -342,7 +342,7 @@ class PhasesStage(Stage):
         if not p["enabled"]:
             return None, {}, {"skipped": "[phases] enabled = false"}
         ph = segment_phases(upstream["quantify"], n_phases=p["n_phases"], max_phases=p["max_phases"], smooth=p["smooth"],
-                            min_separation=p["min_separation"], interface_width=p["interface_width"])
+                            min_separation=p["min_separation"], blur_ratio=p["blur_ratio"])
         return ph, {"phases": ph.save(folder / "phases" / "phases.hspy")}, ph.to_dict()
 
     def load(self, folder, manifest):

@@ -10,8 +10,9 @@ to get their volume ratio), done from the compositions rather than one threshold
    components chosen by the Bayesian information criterion up to ``max_phases`` unless given.
 3. Components whose mean compositions differ by less than ``min_separation`` wt% in every element
    are merged: BIC splits one broad, non-Gaussian phase into several components. A component
-   that is only the blur across an interface (thinner than ``interface_width`` voxels, touching
-   two others and between them in composition) is split between them.
+   that is only the blur across an interface (touching two others, between them in composition,
+   and spread along the line joining them more than ``blur_ratio`` times as widely as either:
+   a continuum of mixtures, not a plateau with noise) is split between them.
 4. Per phase: voxel count, volume (nm³), volume fraction, mean ± standard deviation of each wt%,
    mean density; and the area (nm²) of every interface, between two phases or with the outside.
 
@@ -156,16 +157,17 @@ def _merge_close(comp: np.ndarray, labels: np.ndarray, min_separation: float) ->
         merges.append(round(d, 3))
 
 
-def _blur_layers(comp: np.ndarray, labels: np.ndarray, inside: np.ndarray, width: float,
+def _blur_layers(comp: np.ndarray, labels: np.ndarray, inside: np.ndarray, ratio: float,
                  min_separation: float) -> tuple[np.ndarray, list]:
-    """Reassign components that are only the blur between two others: thinner than ``width`` voxels
-    (thickness 2 V / A), touching both, and compositionally between them (within
-    ``min_separation`` / 2 wt% of the segment joining their means). Each such voxel goes to the
-    nearer of the two in composition. Returns (labels, [(component, a, b, thickness)])."""
+    """Split components that are only the blur between two others: touching both, compositionally
+    between them (within ``min_separation`` / 2 wt% of the segment joining their means), and spread
+    along that segment more than ``ratio`` times as widely as either of them (a continuum of
+    mixtures, where a phase has a plateau and only noise). Each voxel goes to the nearer of the
+    two in composition. Returns (labels, [(component, a, b, spread ratio)])."""
     from scipy.ndimage import binary_dilation
 
     removed = []
-    while len(np.unique(labels)) > 2:
+    while ratio > 0 and len(np.unique(labels)) > 2:
         ids = list(np.unique(labels))
         vol = np.zeros(inside.shape, dtype=int)
         vol[inside] = labels + 1
@@ -173,26 +175,30 @@ def _blur_layers(comp: np.ndarray, labels: np.ndarray, inside: np.ndarray, width
         best = None
         for c in ids:
             region = vol == c + 1
-            thickness = 2 * region.sum() / max(_surface(region, 1.0), 1e-9)
-            if thickness >= width:
-                continue
             ring = binary_dilation(region, iterations=1) & ~region
             touching = [i for i in ids if i != c and (vol[ring] == i + 1).any()]
             for n, a in enumerate(touching):
                 for b in touching[n + 1:]:
                     d = means[b] - means[a]
-                    t = float(np.clip(np.dot(means[c] - means[a], d) / max(np.dot(d, d), 1e-12), 0, 1))
+                    length = float(np.sqrt(np.dot(d, d)))
+                    if length == 0:
+                        continue
+                    t = float(np.dot(means[c] - means[a], d)) / length**2
                     off = float(np.abs(means[a] + t * d - means[c]).max())
-                    if 0 < t < 1 and off < min_separation / 2 and (best is None or thickness < best[3]):
-                        best = (c, a, b, thickness)
+                    if not (0 < t < 1 and off < min_separation / 2):
+                        continue
+                    spread = {i: float(np.std(comp[labels == i] @ d / length)) for i in (a, b, c)}
+                    r = spread[c] / max(spread[a], spread[b], 1e-9)
+                    if r > ratio and (best is None or r > best[3]):
+                        best = (c, a, b, r)
         if best is None:
             return labels, removed
-        c, a, b, thickness = best
+        c, a, b, r = best
         sel = labels == c
         nearer_a = (np.abs(comp[sel] - means[a]).sum(axis=1) <= np.abs(comp[sel] - means[b]).sum(axis=1))
         labels = labels.copy()
         labels[sel] = np.where(nearer_a, a, b)
-        removed.append((int(c), int(a), int(b), round(float(thickness), 2)))
+        removed.append((int(c), int(a), int(b), round(float(r), 2)))
     return labels, removed
 
 
@@ -225,7 +231,7 @@ def _interfaces(labels: np.ndarray, names: dict, spacing: float) -> list:
 
 
 def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smooth: float = 1.0,
-                   min_separation: float = 10.0, interface_width: float = 3.0, max_samples: int = 20000,
+                   min_separation: float = 10.0, blur_ratio: float = 2.0, max_samples: int = 20000,
                    seed: int = 0) -> Phases:
     """Segment a quantified particle into phases by composition and measure them.
 
@@ -243,11 +249,12 @@ def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smoo
     min_separation : float
         wt%: components whose mean compositions differ by less than this in every element are
         merged; 0 keeps every component.
-    interface_width : float
-        Voxels: a component thinner than this (2 × volume / surface) that touches two others and
-        whose mean composition lies between theirs is the reconstruction's blur across their
-        interface, not a phase; its voxels go to the nearer of the two. A real layer that thin
-        cannot be told from blur at this resolution. 0 keeps every component.
+    blur_ratio : float
+        A component that touches two others, lies between them in composition and is spread along
+        the line joining them more than ``blur_ratio`` times as widely as either is the
+        reconstruction's blur across their interface, not a phase: its voxels go to the nearer of
+        the two. A real layer so thin that it has no plateau cannot be told from blur. 0 keeps
+        every component.
     max_samples : int
         Voxels the mixture is fitted on (a random subset of larger particles); every voxel is then
         assigned.
@@ -265,8 +272,9 @@ def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smoo
         raise TypeError(f"quantification: expected a spectomo Quantification, got {type(quantification).__name__}")
     if not (n_phases == "auto" or (isinstance(n_phases, (int, np.integer)) and n_phases >= 1)):
         raise ValueError(f"n_phases: expected a positive integer or 'auto', got {n_phases!r}")
-    if int(max_phases) < 1 or smooth < 0 or min_separation < 0 or max_samples < 10:
-        raise ValueError("max_phases ≥ 1, smooth ≥ 0, min_separation ≥ 0 and max_samples ≥ 10 expected")
+    if int(max_phases) < 1 or smooth < 0 or min_separation < 0 or blur_ratio < 0 or max_samples < 10:
+        raise ValueError("max_phases ≥ 1, smooth ≥ 0, min_separation ≥ 0, blur_ratio ≥ 0 and max_samples ≥ 10 "
+                         "expected")
     q = quantification
     inside = np.asarray(q.mask.data, dtype=bool)
     if not inside.any():
@@ -279,7 +287,7 @@ def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smoo
                                   seed, int(max_samples))
     comp = smoothed[:, inside].T
     component, merges = _merge_close(comp, component, min_separation)
-    component, blurred = _blur_layers(comp, component, inside, float(interface_width), min_separation)
+    component, blurred = _blur_layers(comp, component, inside, float(blur_ratio), min_separation)
     ids, counts = np.unique(component, return_counts=True)
     order = ids[np.argsort(-counts, kind="stable")]
     labels = np.zeros(inside.shape, dtype=np.uint8)
@@ -311,7 +319,7 @@ def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smoo
     params = {"n_phases": n_phases, "max_phases": int(max_phases), "smooth": float(smooth),
               "min_separation": float(min_separation), "max_samples": int(max_samples), "seed": int(seed),
               "bic": {str(k): v for k, v in bic.items()}, "components": int(min(bic, key=bic.get)) if bic else 1,
-              "merged_at_wt%": merges, "interface_width": float(interface_width),
-              "blur_layers_removed": len(blurred), "blur_layer_thickness_voxels": [b[3] for b in blurred], "phases": len(table), "area_units": "nm²" if voxel else "voxel faces",
+              "merged_at_wt%": merges, "blur_ratio": float(blur_ratio),
+              "blur_layers_removed": len(blurred), "blur_layer_spread_ratios": [b[3] for b in blurred], "phases": len(table), "area_units": "nm²" if voxel else "voxel faces",
               "elements": elements}
     return Phases(labels=sig, table=table, interfaces=interfaces, parameters=params)
