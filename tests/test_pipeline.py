@@ -78,13 +78,17 @@ def test_run_vendor_files_then_rerun_only_quantification(vendor_files, tmp_path,
     q = manifests["quantify"]["summary"]
     assert q["parameters"]["method"] == "zeta" and q["parameters"]["voxel_size_nm"] == pytest.approx(
         sim.haadf.axes_manager.signal_axes[0].scale, rel=1e-5)
+    # at 20³ and 15 tilts the blurred core leaves a continuum of compositions, which the mixture
+    # may cut into an intermediate class as well; the shell is the largest phase and the most
+    # Au-rich class is the core
     phases = manifests["phases"]["summary"]["table"]
-    assert [p["name"] for p in phases] == ["Ag-rich", "Au-rich"]
+    shell, core = phases[0], max(phases, key=lambda p: p["wt%"]["Au"])
+    assert shell["name"] == "Ag-rich" and core["name"] == "Au-rich" and 2 <= len(phases) <= 3
     regions = sim.phantom.majority_regions()
     true_core = regions["Au"].sum() / (regions["Au"].sum() + regions["Ag"].sum())
-    assert abs(phases[1]["volume_fraction"] - true_core) < 0.05
-    assert phases[1]["wt%"]["Au"] > phases[0]["wt%"]["Au"] + 20
-    assert phases[0]["volume_nm3"] > 0
+    assert abs(core["volume_fraction"] - true_core) < 0.05
+    assert core["wt%"]["Au"] > shell["wt%"]["Au"] + 20
+    assert shell["volume_nm3"] > 0
     capsys.readouterr()
 
     recon_mtime = (out / "reconstruct" / "Ag_La.hspy").stat().st_mtime_ns
