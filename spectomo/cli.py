@@ -23,6 +23,7 @@ def cmd_demo(args) -> int:
                        progress=not args.no_progress,
                        log=lambda line: print(line, flush=True))
     print(format_summary(summary))
+    print(f"report: {summary['files']['report']}")
     return 0
 
 

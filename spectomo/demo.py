@@ -15,6 +15,7 @@ from :mod:`spectomo.evaluation`.
 
 from __future__ import annotations
 
+import html
 import json
 import time
 import warnings
@@ -61,6 +62,7 @@ def _align_and_sirt(sim, windows, out: Path, *, iterations: int, progress: bool)
     raw = {n: r.reconstruct("SIRT", iterations=iterations, progress=progress) for n, (_, r) in stacks.items()}
     paths = {f"sirt_{n}": save(v, out / "recon" / f"sirt_{n}.hspy") for n, v in sirt.items()}
     fig = ev.orthoslices_figure(sirt, compare=raw, compare_label="not aligned")
+    ev.add_scale_bars(fig, sim.phantom.voxel_size, "nm")
     paths["volumes_figure"] = ev.save_figure(fig, out / "demo_volumes.png", title=(
         f"SIRT-{iterations} after HAADF alignment ({sim.phantom.description})"))
     # the iteration count chosen from the data (data splitting), beside the fixed count
@@ -128,7 +130,9 @@ def _quantify(sim, columns: dict, out: Path) -> tuple[dict, dict]:
         table[label] = {"method": q.parameters["method"], "threshold": q.parameters["threshold"],
                         "regions": {f"{el}-rich": row for el, row in ev.composition_table(q, sim.phantom).items()},
                         "mean_density_g_cm3": q.mean_density(both), "mask_voxels": int(np.sum(q.mask.data))}
-    paths["quantification_figure"] = ev.save_figure(ev.quantification_figure(sim.phantom, quants),
+    fig = ev.quantification_figure(sim.phantom, quants)
+    ev.add_scale_bars(fig, sim.phantom.voxel_size, "nm")
+    paths["quantification_figure"] = ev.save_figure(fig,
                                                     out / "demo_quantification.png", dpi=110)
     return paths, {"table": table, "true_mean_density_g_cm3": float(sim.phantom.density[both].mean())}
 
@@ -238,7 +242,9 @@ def run_demo(out="spectomo_demo", *, phantom: str = "core_shell", size: int = 64
     truth = {"HAADF": sim.haadf_volume(), **{k: sim.count_volume(k) for k in sim.lines}}
     shown = {label: {**vols, **({"HAADF": vols.haadf} if getattr(vols, "haadf", None) is not None else {})}
              for label, vols in columns.items()}
-    paths["methods_figure"] = ev.save_figure(ev.methods_figure(shown, truth), out / "demo_methods.png", title=(
+    fig = ev.methods_figure(shown, truth)
+    ev.add_scale_bars(fig, sim.phantom.voxel_size, "nm")
+    paths["methods_figure"] = ev.save_figure(fig, out / "demo_methods.png", title=(
         f"{' vs '.join(columns)} ({sim.phantom.name}, central slice)"))
     say("quantifying every reconstruction into weight fractions ...")
     t = time.perf_counter()
@@ -271,7 +277,33 @@ def run_demo(out="spectomo_demo", *, phantom: str = "core_shell", size: int = 64
         summary.setdefault(solver, joint.get(solver, {"skipped": "not run"}))
     with atomic_path(out / "demo_summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=float))
+    summary["files"]["report"] = str(_report(summary, out))
     return summary
+
+
+def _report(summary: dict, out: Path) -> Path:
+    """``out/report.html``: the demo's figures (embedded), its printed summary and the truth-vs-
+    measured composition tables, as one self-contained page."""
+    from .pipeline.report import html_page, image_html, table_html, versions_table
+
+    f = summary["files"]
+    figures = [(key, caption) for key, caption in (
+        ("figure", "HAADF, window and NMF maps at 0°, and the sum spectrum"),
+        ("volumes_figure", "SIRT volumes after HAADF alignment, and the first without alignment"),
+        ("methods_figure", "Truth, SIRT and the joint solvers on the central slice (counts / voxel)"),
+        ("quantification_figure", "Weight fractions (wt%) and density (g/cm³): truth and each method"),
+        ("absorption_figure", "Absorption stage: modelled transmission")) if key in f]
+    rows = [{"method": label, "region": region, "element": el, "true wt%": v["true"], "measured wt%": v["measured"]}
+            for label, row in summary["quantification"]["table"].items()
+            for region, vals in row["regions"].items() for el, v in vals.items()]
+    sections = [("Summary", f"<pre>{html.escape(format_summary(summary))}</pre>"),
+                ("Figures", "".join(image_html(f[key], caption) for key, caption in figures)),
+                ("Weight fractions inside each region", table_html(rows)),
+                ("Versions", versions_table())]
+    path = out / "report.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(html_page(f"spectomo demo: {summary['description']}", sections), encoding="utf-8")
+    return path
 
 
 def format_summary(s: dict) -> str:

@@ -210,3 +210,21 @@ def test_report_opens_in_a_headless_browser(vendor_files, tmp_path):
                     "Versions"):
         assert f"<h2>{heading}</h2>" in dom
     assert "Au-rich" in dom and "tilt-axis offset (px)" in dom
+
+
+def test_docs_list_every_option():
+    """docs/pipeline.md ends with the option table that the schema renders (regenerate it with
+    ``spectomo.pipeline.config.options_markdown()`` when an option changes)."""
+    from spectomo.pipeline.config import options_markdown
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "pipeline.md").read_text()
+    assert options_markdown() in doc
+
+
+def test_given_tilts_must_agree_with_the_files_stage_tilts(vendor_files, tmp_path):
+    folder, sim = vendor_files
+    config = {"inputs": {"eds": str(folder / "map*.spd"), "tilts": [float(t) + 5 for t in sim.tilts]},
+              "output": {"folder": str(tmp_path / "out"), "progress": False, "report": False}}
+    with pytest.raises(StageError, match=r"maps stage failed: ConfigError: \[inputs\] tilts: .* disagree with the "
+                                         r"stage tilts"):
+        quiet(Pipeline(config).run, log=None)

@@ -13,7 +13,7 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SCHEMA", "ConfigError", "Option", "check_config", "read_config", "config_text"]
+__all__ = ["SCHEMA", "ConfigError", "Option", "check_config", "read_config", "config_text", "options_markdown"]
 
 
 class ConfigError(ValueError):
@@ -29,6 +29,7 @@ class Option:
     comment: str
     choices: tuple = ()
     example: object = None  # shown (commented out) in the template when the default is None
+    required: bool = False
 
 
 _PATHS = (str, list)
@@ -37,7 +38,8 @@ _NUMBER = (int, float)
 SCHEMA: dict[str, dict[str, Option]] = {
     "inputs": {
         "eds": Option(None, _PATHS, "EDS spectrum images: one file holding the tilt series (navigation tilt, y, x), "
-                      "or one file per tilt (a list, or a glob such as \"tilt_*.bcf\"; sorted by each file's stage tilt)"),
+                      "or one file per tilt (a list, or a glob such as \"tilt_*.bcf\"; sorted by each file's stage tilt)",
+                      example="tilt_*.bcf", required=True),
         "haadf": Option(None, _PATHS, "HAADF tilt series (one stack, or one image per tilt); without it the "
                         "alignment uses the EDS sum image", example="haadf.mrc"),
         "tilts": Option(None, (str, list), "tilt angles in degrees: a list (in the order of the files), or a "
@@ -195,9 +197,11 @@ def check_config(config: dict, *, base=".") -> dict:
         given = config.get(section, {})
         out[section] = {key: (_check_value(section, key, opt, given[key]) if key in given else opt.default)
                         for key, opt in options.items()}
+    for section, options in SCHEMA.items():
+        for key, opt in options.items():
+            if opt.required and out[section][key] is None:
+                raise ConfigError(f"{_where(section, key)}: required ({opt.comment.split(':')[0]})")
     inputs = out["inputs"]
-    if inputs["eds"] is None:
-        raise ConfigError("[inputs] eds: required (the EDS spectrum-image file or files)")
     inputs["eds"] = _expand(inputs["eds"], base, "[inputs] eds")
     if inputs["haadf"] is not None:
         inputs["haadf"] = _expand(inputs["haadf"], base, "[inputs] haadf")
@@ -283,3 +287,14 @@ def config_text(values: dict | None = None, *, header: str = "") -> str:
                 lines.append(f"{key} = {_toml(value)}")
         lines.append("")
     return "\n".join(lines)
+
+
+def options_markdown() -> str:
+    """Every option as a Markdown table (docs/pipeline.md holds this text; a test keeps it current)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for section, options in SCHEMA.items():
+        for key, opt in options.items():
+            default = ("required" if opt.required else "automatic") if opt.default is None else f"`{_toml(opt.default)}`"
+            meaning = opt.comment.replace("|", "/") + (f" ({', '.join(map(str, opt.choices))})" if opt.choices else "")
+            rows.append(f"| `[{section}] {key}` | {default} | {meaning} |")
+    return "\n".join(rows)

@@ -76,6 +76,25 @@ def classify_files(paths) -> dict:
     return out
 
 
+def _as_glob(names: list, base: Path):
+    """One name as it is; several as the shortest ``prefix*suffix`` glob that matches exactly them
+    (e.g. ``"tilt_*.bcf"``), else the list."""
+    import glob
+    import os
+
+    if len(names) == 1:
+        return names[0]
+    prefix = os.path.commonprefix(names)
+    suffix = os.path.commonprefix([n[::-1] for n in names])[::-1]
+    if len(prefix) + len(suffix) <= min(map(len, names)) and not glob.has_magic(prefix + suffix):
+        pattern = f"{prefix}*{suffix}"
+        matched = sorted(os.path.relpath(p, base) if not Path(pattern).is_absolute() else p
+                         for p in glob.glob(str(base / pattern)))
+        if matched == sorted(names):
+            return pattern
+    return names
+
+
 def init_config(paths, *, output=None, base=None) -> str:
     """A commented configuration for ``paths`` (:func:`classify_files`); written to ``output`` when given.
 
@@ -91,9 +110,9 @@ def init_config(paths, *, output=None, base=None) -> str:
         except ValueError:
             return str(p.resolve())
 
-    inputs = {"eds": [rel(p) for p in found["eds"]] if len(found["eds"]) > 1 else rel(found["eds"][0])}
+    inputs = {"eds": _as_glob([rel(p) for p in found["eds"]], base)}
     if found["haadf"]:
-        inputs["haadf"] = [rel(p) for p in found["haadf"]] if len(found["haadf"]) > 1 else rel(found["haadf"][0])
+        inputs["haadf"] = _as_glob([rel(p) for p in found["haadf"]], base)
     if found["haadf_signal"]:
         inputs["haadf_signal"] = found["haadf_signal"]
     if found["tilts"]:

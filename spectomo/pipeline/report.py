@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["write_report", "html_page", "figure_html", "table_html"]
+__all__ = ["write_report", "html_page", "figure_html", "image_html", "table_html", "versions_table"]
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
@@ -37,6 +37,12 @@ window.addEventListener('load', function () {
 </script>"""
 
 
+def _png_html(png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode()
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(caption or "figure")}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
 def figure_html(fig, caption: str = "", *, dpi: int = 100) -> str:
     """A matplotlib figure as an embedded PNG with a caption (the figure is closed)."""
     import matplotlib.pyplot as plt
@@ -44,10 +50,12 @@ def figure_html(fig, caption: str = "", *, dpi: int = 100) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt.close(fig)
-    data = base64.b64encode(buf.getvalue()).decode()
-    alt = html.escape(caption or "figure")
-    return (f'<figure><img src="data:image/png;base64,{data}" alt="{alt}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+    return _png_html(buf.getvalue(), caption)
+
+
+def image_html(path, caption: str = "") -> str:
+    """A PNG file embedded as a data URI, with a caption."""
+    return _png_html(Path(path).read_bytes(), caption or Path(path).name)
 
 
 def _cell(v) -> str:
@@ -205,7 +213,8 @@ def _phases_section(records, results) -> str:
             + figure_html(fig, "Phase labels, central orthoslices"))
 
 
-def _versions(records) -> dict:
+def versions_table(device: str | None = None) -> str:
+    """Versions of spectomo and the libraries that made the results (and the OpenCL device)."""
     import importlib.metadata as md
 
     out = {}
@@ -215,10 +224,9 @@ def _versions(records) -> dict:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
             out[dist] = "not installed"
-    device = records["reconstruct"].summary.get("parameters", {}).get("device")
     if device:
         out["OpenCL device"] = device
-    return out
+    return table_html(out)
 
 
 def write_report(pipeline, records: dict, results) -> Path:
@@ -240,7 +248,7 @@ def write_report(pipeline, records: dict, results) -> Path:
                 ("Configuration", f"<pre>{html.escape(config)}</pre>"),
                 ("Stage parameters", "".join(f"<h3>{r.name}</h3><pre>{html.escape(json.dumps(_short(r.summary), indent=1, default=str))}</pre>"
                                              for r in records.values())),
-                ("Versions", table_html(_versions(records)))]
+                ("Versions", versions_table(records["reconstruct"].summary.get("parameters", {}).get("device")))]
     title = f"spectomo run: {pipeline.path.name if pipeline.path else 'pipeline'} ({time.strftime('%Y-%m-%d %H:%M')})"
     path = pipeline.folder / "report.html"
     with atomic_path(path) as tmp:
