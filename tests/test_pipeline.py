@@ -228,3 +228,19 @@ def test_given_tilts_must_agree_with_the_files_stage_tilts(vendor_files, tmp_pat
     with pytest.raises(StageError, match=r"maps stage failed: ConfigError: \[inputs\] tilts: .* disagree with the "
                                          r"stage tilts"):
         quiet(Pipeline(config).run, log=None)
+
+
+def test_absorption_option_runs_the_3d_correction(tmp_path):
+    """``[quantify] absorption = true``: correct_absorption on the aligned line-fit maps, with the
+    detector geometry from the files; the soft lines lose more than Cu Kα and gain weight."""
+    sim = datasets.simulate("alcu_particle", size=16, tilt_step=15.0, seed=0, absorption=True, progress=False)
+    sim.save(tmp_path / "data", truth=False)
+    config = {"inputs": {"eds": "data/eds.hspy", "haadf": "data/haadf.hspy"}, "maps": {"method": "fit"},
+              "align": {"shifts": "none", "tilt_axis": "none"}, "reconstruct": {"iterations": 20},
+              "quantify": {"absorption": True}, "phases": {"enabled": False},
+              "output": {"folder": "out", "progress": False, "report": False}}
+    q = quiet(Pipeline(config, base=tmp_path).run, log=None)["quantify"].summary
+    t = q["mean_transmission"]
+    assert t["Mg_Ka"] < t["Al_Ka"] < t["Cu_Ka"] <= 1.0
+    assert q["mean_wt_percent"]["Mg"] > q["thin_film_wt%"]["Mg"]
+    assert q["mean_wt_percent"]["Cu"] < q["thin_film_wt%"]["Cu"]
