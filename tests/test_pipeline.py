@@ -244,3 +244,26 @@ def test_absorption_option_runs_the_3d_correction(tmp_path):
     assert t["Mg_Ka"] < t["Al_Ka"] < t["Cu_Ka"] <= 1.0
     assert q["mean_wt_percent"]["Mg"] > q["thin_film_wt%"]["Mg"]
     assert q["mean_wt_percent"]["Cu"] < q["thin_film_wt%"]["Cu"]
+
+
+_RSCIIO = os.environ.get("SPECTOMO_RSCIIO_DATA")
+
+
+@pytest.mark.skipif(not _RSCIIO, reason="set SPECTOMO_RSCIIO_DATA to RosettaSciIO's rsciio/tests/data "
+                                        "(with the Velox zips unpacked in emd/)")
+@pytest.mark.parametrize("name", ["bruker/test_TEM.bcf", "emd/Test SI 16x16 215 kx.emd"])
+def test_init_on_real_multi_signal_files(name, tmp_path):
+    """Bruker and Velox files hold the HAADF beside the spectrum image: init takes both from the
+    file; run refuses a single spectrum image as a tilt series, naming the option."""
+    path = Path(_RSCIIO) / name
+    if not path.exists():
+        pytest.skip(f"{name} not present")
+    local = tmp_path / path.name
+    shutil.copy(path, local)
+    cfg = tmp_path / "run.toml"
+    quiet(main, ["init", str(local), "-o", str(cfg)])
+    config = read_config(cfg)
+    assert config["inputs"]["eds"] == [local] and config["inputs"]["haadf"] == [local]
+    assert config["inputs"]["haadf_signal"] == "HAADF" and len(config["inputs"]["elements"]) >= 2
+    with pytest.raises(StageError, match=r"\[inputs\] eds: expected spectrum images with navigation \(tilt, y, x\)"):
+        quiet(Pipeline(cfg).run, log=None)

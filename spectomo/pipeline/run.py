@@ -20,8 +20,11 @@ class StageError(RuntimeError):
     def __init__(self, stage: str, error: Exception):
         from .stages import STAGES
 
+        from .config import ConfigError
+
         sections = next(s.sections for s in STAGES if s.name == stage)
-        hint = "; its options are in " + ", ".join(f"[{s}]" for s in sections) if sections else ""
+        hint = ("; its options are in " + ", ".join(f"[{s}]" for s in sections)
+                if sections and not isinstance(error, ConfigError) else "")  # a ConfigError names its option
         super().__init__(f"the {stage} stage failed: {type(error).__name__}: {error}{hint}")
         self.stage, self.error = stage, error
 
