@@ -36,7 +36,7 @@ def main():
     }
     result = spectomo.Pipeline(config, base=out).run()
     for row in result["phases"].summary["table"]:
-        print(f"{row['name']:10s} {row['volume_fraction']:6.1%} of the particle, "
+        print(f"{row['name']:20s} {row['volume_fraction']:6.1%} of the particle, "
               + ", ".join(f"{el} {wt:.1f} ± {row['wt%_std'][el]:.1f} wt%" for el, wt in row["wt%"].items()))
     config["quantify"]["method"] = "cross_section"
     again = spectomo.Pipeline(config, base=out).run()

@@ -202,6 +202,19 @@ def _blur_layers(comp: np.ndarray, labels: np.ndarray, inside: np.ndarray, ratio
     return labels, removed
 
 
+def _distinguish(names: dict, table: list, elements: list) -> None:
+    """Phases that share a dominant element are told apart by their second element's wt%:
+    ``'Ag-rich (Au 36 wt%)'``."""
+    for label, name in list(names.items()):
+        if list(names.values()).count(name) > 1 or any(n.startswith(name + " (") for n in names.values()):
+            row = table[label - 1]
+            second = sorted(elements, key=lambda el: -row["wt%"][el])[1] if len(elements) > 1 else None
+            if second is not None:
+                names[label] = f"{name} ({second} {row['wt%'][second]:.0f} wt%)"
+    for row in table:
+        row["name"] = names[row["label"]]
+
+
 def _surface(indicator: np.ndarray, spacing: float) -> float:
     """Area of the boundary of a (padded) indicator volume, smoothed by one voxel (module docstring)."""
     from scipy.ndimage import gaussian_filter
@@ -302,16 +315,14 @@ def segment_phases(quantification, *, n_phases="auto", max_phases: int = 4, smoo
     for new in range(1, len(order) + 1):
         sel = lab_inside == new
         mean = raw[:, sel].mean(axis=1)
-        name = f"{elements[int(np.argmax(mean))]}-rich"
-        if name in names.values():
-            name = f"{name} {sum(n.startswith(name) for n in names.values()) + 1}"
-        names[new] = name
-        table.append({"label": new, "name": name, "voxels": int(sel.sum()),
+        names[new] = f"{elements[int(np.argmax(mean))]}-rich"
+        table.append({"label": new, "name": names[new], "voxels": int(sel.sum()),
                       "volume_nm3": None if not voxel else float(sel.sum() * voxel**3),
                       "volume_fraction": float(sel.mean()),
                       "wt%": {el: float(m) for el, m in zip(elements, mean)},
                       "wt%_std": {el: float(s) for el, s in zip(elements, raw[:, sel].std(axis=1))},
                       "density_g_cm3": None if density is None else float(density[inside][sel].mean())})
+    _distinguish(names, table, elements)
     interfaces = _interfaces(labels, names, float(voxel) if voxel else 1.0)
     sig = q.mask.deepcopy()  # the particle's axes, and its quantification's provenance in the metadata
     sig.data = labels
