@@ -79,12 +79,15 @@ __kernel void tgv_dual(__global real *restrict p, __global real *restrict q,
     }
 }
 
-/* r <- prox_{sigma (mu KL)^*}(r + sigma * scale * T ubar) with data f and weights mu[b] per batch
- * entry (mu[x NC + c] = mu_c, 0 on padding entries, which then stay zero with f = 0);
- * global size (bp / CH, ndet, nang rounded up to the work-group size). */
+/* r <- prox_{sigma (mu KL_s)^*}(r + sigma * scale * T ubar) with KL_s(z) = KL(z + s, f), data f
+ * (already shifted: counts + s) and weights mu[b] and shifts s = shift[b] per batch entry
+ * (mu[x NC + c] = mu_c, 0 on padding entries, which then stay zero with f = 0). The shifted data
+ * term keeps background-subtracted maps unbiased without clipping their negative pixels:
+ * prox_{sigma KL_s^*}(v) = prox_{sigma KL^*}(v + sigma s).
+ * Global size (bp / CH, ndet, nang rounded up to the work-group size). */
 __kernel void tgv_data(__global real *r, __global const real *f, __global const real *ubar,
-                       __global const real *ang, __global const real *mu, const real sigma,
-                       const real scale, GEOM_ARGS, const int ndet, const int nang)
+                       __global const real *ang, __global const real *mu, __global const real *shift,
+                       const real sigma, const real scale, GEOM_ARGS, const int ndet, const int nang)
 {
     const int b0 = get_global_id(0) * CH, s = get_global_id(1), k = get_global_id(2);
     if (k >= nang) return;
@@ -93,7 +96,7 @@ __kernel void tgv_data(__global real *r, __global const real *f, __global const 
     const size_t i = ((size_t)k * ndet + s) * bp + b0;
     for (int v = 0; v < NV; ++v) {
         const realv m = VLOAD(v, mu + b0);
-        const realv rr = VLOAD(v, r + i) + sigma * scale * VLOAD(v, acc);
+        const realv rr = VLOAD(v, r + i) + sigma * (scale * VLOAD(v, acc) + VLOAD(v, shift + b0));
         const realv d = rr - m;
         VSTORE(rr - (real)0.5 * (d + sqrt(d * d + (real)4 * sigma * m * VLOAD(v, f + i))), v, r + i);
     }

@@ -139,12 +139,15 @@ def kl_dual_prox(r, f, mu, sigma):
     return r - 0.5 * (d + np.sqrt(d * d + 4 * sigma * mu * f))
 
 
-def tgv_data(r, f, ubar, tilts, mu, sigma, scale, nx, nc):
-    """``r`` after line 8 of Algorithm 1 with ``T`` scaled by ``scale`` (``tgv.cl:tgv_data``)."""
+def tgv_data(r, f, ubar, tilts, mu, sigma, scale, nx, nc, shift=None):
+    """``r`` after line 8 of Algorithm 1 with ``T`` scaled by ``scale`` and the data term
+    KL(T'u + s, f) for shifted data ``f`` and per-channel shifts ``s`` (``tgv.cl:tgv_data``)."""
     bp = r.shape[-1]
-    m = np.zeros(bp)
+    m, s = np.zeros(bp), np.zeros(bp)
     m[: nx * nc] = np.tile(np.asarray(mu, dtype=float), nx)
-    return kl_dual_prox(r + sigma * scale * radon(ubar, tilts, r.shape[1]), f, m, sigma)
+    if shift is not None:
+        s[: nx * nc] = np.tile(np.asarray(shift, dtype=float), nx)
+    return kl_dual_prox(r + sigma * (scale * radon(ubar, tilts, r.shape[1]) + s), f, m, sigma)
 
 
 def tgv_primal(u, w, p, q, r, tilts, tau, scale, nx, nc, dims=3):

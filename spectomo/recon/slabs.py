@@ -61,13 +61,13 @@ class Slab:
 
     def __init__(self, parts: list, tilts, mu: list, names: list, scales: list, tnorm: float, owned: tuple,
                  left: int, right: int, alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None,
-                 backing=None):
+                 backing=None, shift=None):
         n_local = parts[0].shape[2]
         nc = len(parts)
         g = BatchGeometry(tilts, parts[0].shape[1], parts[0].shape[1], n_local, nc,
                           chunk=auto_chunk(n_local * nc, device=device, multiple=nc))
         self.solver = TGVSolver(sinograms_to_batch(parts, g), g, mu, alpha, coupled, dims, device, names=names,
-                                scales=scales, tnorm=tnorm, backing=backing)
+                                scales=scales, tnorm=tnorm, backing=backing, shift=shift)
         self.owned, self.left, self.right, self.nc = tuple(owned), int(left), int(right), nc
 
     @property
@@ -186,7 +186,7 @@ class SlabTGV(Solver):
         Degrees.
     n_slabs : int
         Number of slabs (≥ 1; each holds at least one slice).
-    nu, haadf, alpha, coupled, dims, device
+    nu, haadf, alpha, coupled, dims, device, shift
         As for :meth:`TGVSolver.from_counts`.
     client : distributed.Client, optional
         Put each slab in a dask worker (an actor); the slabs then step in parallel.
@@ -201,7 +201,8 @@ class SlabTGV(Solver):
     label = "TGV-KL (slabs)"
 
     def __init__(self, counts: dict, tilts, *, n_slabs: int = 2, nu=None, haadf: str | None = None,
-                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None, client=None, offload=None):
+                 alpha=(4.0, 1.0), coupled: bool = True, dims: int = 3, device=None, client=None, offload=None,
+                 shift: dict | None = None):
         self.names = list(counts)
         first = np.asarray(counts[self.names[0]])
         n_t, ny, nx = first.shape
@@ -228,7 +229,8 @@ class SlabTGV(Solver):
                      for n in self.names]
             args = (parts, tilts, [mu[n] for n in self.names], self.names, [xi[n] for n in self.names], tnorm,
                     (x0, x1), x0 - lo, hi - x1, alpha, coupled, dims, device,
-                    None if self.offload is None else self.offload / f"slab{i}")
+                    None if self.offload is None else self.offload / f"slab{i}",
+                    [(shift or {}).get(n, 0.0) / xi[n] for n in self.names])
             self.slabs.append(client.submit(Slab, *args, actor=True).result() if client is not None else Slab(*args))
         c = _result(self.slabs[0].constants())
         self.mu, self.scales, self.tnorm, self.sigma, self.tau = c["mu"], c["scales"], c["tnorm"], c["sigma"], c["tau"]
