@@ -8,7 +8,7 @@ volume; SSIM_s and scaled MSE as in the HEBT docs.
 
 Run::
 
-    python benchmarks/bench_auto.py [--size 48] [--tgv-iterations 500] [phantom ...]
+    python benchmarks/bench_auto.py [--size 48] [--tgv-iterations 500] [--only tgv] [phantom ...]
 """
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ def main(argv=None) -> int:
     p.add_argument("--size", type=int, default=48)
     p.add_argument("--tgv-iterations", type=int, default=500)
     p.add_argument("--seed", type=int, default=2)
+    p.add_argument("--only", choices=("sirt", "hebt", "tgv"), action="append",
+                   help="run only these solvers (repeatable; default: all three)")
     args = p.parse_args(argv)
     warnings.simplefilter("ignore")
+    solvers = set(args.only or ("sirt", "hebt", "tgv"))
     for name in args.phantoms:
         sim = datasets.simulate(name, size=args.size, seed=args.seed, progress=False)
         maps = spectomo.extract_maps(sim.eds, sim.lines, progress=False)
@@ -57,56 +60,59 @@ def main(argv=None) -> int:
         truth = {k: sim.count_volume(k) for k in sim.lines}
         print(f"\n== {name} ({sim.phantom.description}), {args.size}³, {len(sim.tilts)} tilts")
         # SIRT
-        for line in sim.lines:
-            t = time.perf_counter()
-            rec = stacks[line].reconstruct("SIRT", iterations="auto", progress=False)
-            sec = time.perf_counter() - t
-            k = int(rec.metadata.Reconstruction.auto.chosen)
-            curve = sirt_oracle(stacks[line], truth[line], max(3 * k, 150))
-            share = float(sim.net_counts[line].data.mean())
-            print(f"SIRT  {line:6s} ({share:5.1f} counts/px): auto k {k:4d} {psnr(rec.data, truth[line]):6.2f} dB "
-                  f"({sec:4.1f} s) | oracle k {int(np.argmax(curve)) + 1:4d} {curve.max():6.2f} dB | "
-                  f"loss {curve.max() - psnr(rec.data, truth[line]):.2f} dB")
+        if "sirt" in solvers:
+            for line in sim.lines:
+                t = time.perf_counter()
+                rec = stacks[line].reconstruct("SIRT", iterations="auto", progress=False)
+                sec = time.perf_counter() - t
+                k = int(rec.metadata.Reconstruction.auto.chosen)
+                curve = sirt_oracle(stacks[line], truth[line], max(3 * k, 150))
+                share = float(sim.net_counts[line].data.mean())
+                print(f"SIRT  {line:6s} ({share:5.1f} counts/px): auto k {k:4d} {psnr(rec.data, truth[line]):6.2f} dB "
+                      f"({sec:4.1f} s) | oracle k {int(np.argmax(curve)) + 1:4d} {curve.max():6.2f} dB | "
+                      f"loss {curve.max() - psnr(rec.data, truth[line]):.2f} dB")
         # HEBT: defaults vs the oracle (alpha, k) and the best SIRT (per metric, over a grid)
-        t = time.perf_counter()
-        res = spectomo.reconstruct_hebt(sim.haadf, stacks, progress=False)
-        sec = time.perf_counter() - t
-        auto = res[sim.lines[0]].metadata.Reconstruction.auto
-        oracle = {}
-        for a in ALPHA_GRID:
-            seen = []
-            spectomo.reconstruct_hebt(sim.haadf, stacks, alpha=a, iterations=2 * int(auto.chosen), check_every=10,
-                                      progress=False, callback=lambda info: seen.append(
-                                          (info.iteration, np.mean([ssim_structure(v, truth[n])
-                                                                    for n, v in info.volumes().items()]))))
-            oracle[a] = max(seen, key=lambda s: s[1])
-        a_or = max(oracle, key=lambda a: oracle[a][1])
-        print(f"HEBT  auto α {auto.chosen_alpha:g}, k {auto.chosen} ({sec:.1f} s) | oracle (mean SSIM_s) α {a_or:g}, "
-              f"k {oracle[a_or][0]}")
-        for line in sim.lines:
-            sirts = [stacks[line].reconstruct("SIRT", iterations=k, progress=False) for k in (5, 10, 15, 20, 30, 45, 70, 100)]
-            s_best = max(ssim_structure(r.data, truth[line]) for r in sirts)
-            m_best = min(scaled_mse(r.data, truth[line]) for r in sirts)
-            s, m = ssim_structure(res[line].data, truth[line]), scaled_mse(res[line].data, truth[line])
-            print(f"HEBT  {line:6s}: SSIM_s {s:.3f} vs best SIRT {s_best:.3f}; MSE {m:.3f} vs {m_best:.3f} "
-                  f"({'wins' if s > s_best and m < m_best else 'LOSES'})")
+        if "hebt" in solvers:
+            t = time.perf_counter()
+            res = spectomo.reconstruct_hebt(sim.haadf, stacks, progress=False)
+            sec = time.perf_counter() - t
+            auto = res[sim.lines[0]].metadata.Reconstruction.auto
+            oracle = {}
+            for a in ALPHA_GRID:
+                seen = []
+                spectomo.reconstruct_hebt(sim.haadf, stacks, alpha=a, iterations=2 * int(auto.chosen), check_every=10,
+                                          progress=False, callback=lambda info: seen.append(
+                                              (info.iteration, np.mean([ssim_structure(v, truth[n])
+                                                                        for n, v in info.volumes().items()]))))
+                oracle[a] = max(seen, key=lambda s: s[1])
+            a_or = max(oracle, key=lambda a: oracle[a][1])
+            print(f"HEBT  auto α {auto.chosen_alpha:g}, k {auto.chosen} ({sec:.1f} s) | oracle (mean SSIM_s) α {a_or:g}, "
+                  f"k {oracle[a_or][0]}")
+            for line in sim.lines:
+                sirts = [stacks[line].reconstruct("SIRT", iterations=k, progress=False) for k in (5, 10, 15, 20, 30, 45, 70, 100)]
+                s_best = max(ssim_structure(r.data, truth[line]) for r in sirts)
+                m_best = min(scaled_mse(r.data, truth[line]) for r in sirts)
+                s, m = ssim_structure(res[line].data, truth[line]), scaled_mse(res[line].data, truth[line])
+                print(f"HEBT  {line:6s}: SSIM_s {s:.3f} vs best SIRT {s_best:.3f}; MSE {m:.3f} vs {m_best:.3f} "
+                      f"({'wins' if s > s_best and m < m_best else 'LOSES'})")
         # TGV–KL: heuristic, auto and the oracle multiplier per channel
-        its = args.tgv_iterations
-        t = time.perf_counter()
-        tgv_auto = spectomo.reconstruct_tgv(sim.haadf, stacks, mu="auto", iterations=its, progress=False)
-        sec = time.perf_counter() - t
-        chosen = tgv_auto[sim.lines[0]].metadata.Reconstruction.auto.chosen_multiplier
-        per_m = {m: spectomo.reconstruct_tgv(sim.haadf, stacks, mu=m * spectomo.recon.tgv.DEFAULT_NU,
-                                             iterations=its, progress=False) for m in NU_MULTIPLIERS}
-        print(f"TGV   auto ({sec:.1f} s, {its} iterations)")
-        for line in sim.lines:
-            sirt_best = sirt_oracle(stacks[line], truth[line], 150).max()
-            by_m = {m: psnr(r[line].data, truth[line]) for m, r in per_m.items()}
-            m_or = max(by_m, key=by_m.get)
-            a = psnr(tgv_auto[line].data, truth[line])
-            print(f"TGV   {line:6s}: heuristic {by_m[1.0]:6.2f} dB | auto ×{chosen[line]:g} {a:6.2f} dB | "
-                  f"oracle ×{m_or:g} {by_m[m_or]:6.2f} dB (maps' ν only) | best SIRT {sirt_best:6.2f} dB | "
-                  f"auto − best SIRT {a - sirt_best:+.1f} dB")
+        if "tgv" in solvers:
+            its = args.tgv_iterations
+            t = time.perf_counter()
+            tgv_auto = spectomo.reconstruct_tgv(sim.haadf, stacks, mu="auto", iterations=its, progress=False)
+            sec = time.perf_counter() - t
+            chosen = tgv_auto[sim.lines[0]].metadata.Reconstruction.auto.chosen_multiplier
+            per_m = {m: spectomo.reconstruct_tgv(sim.haadf, stacks, mu=m * spectomo.recon.tgv.DEFAULT_NU,
+                                                 iterations=its, progress=False) for m in NU_MULTIPLIERS}
+            print(f"TGV   auto ({sec:.1f} s, {its} iterations)")
+            for line in sim.lines:
+                sirt_best = sirt_oracle(stacks[line], truth[line], 150).max()
+                by_m = {m: psnr(r[line].data, truth[line]) for m, r in per_m.items()}
+                m_or = max(by_m, key=by_m.get)
+                a = psnr(tgv_auto[line].data, truth[line])
+                print(f"TGV   {line:6s}: heuristic {by_m[1.0]:6.2f} dB | auto ×{chosen[line]:g} {a:6.2f} dB | "
+                      f"oracle ×{m_or:g} {by_m[m_or]:6.2f} dB (maps' ν only) | best SIRT {sirt_best:6.2f} dB | "
+                      f"auto − best SIRT {a - sirt_best:+.1f} dB")
     return 0
 
 
