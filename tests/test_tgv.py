@@ -85,6 +85,21 @@ def test_result_is_in_counts_per_voxel_path_length_and_saves_its_provenance(cl_r
     assert np.allclose(back.metadata.Reconstruction.history["objective"], obj)
 
 
+def test_a_second_run_of_one_solver_starts_from_scratch(cl_runtime, rng):
+    from spectomo.recon.driver import run
+
+    haadf, maps, _ = _toy(rng, size=12, n_tilts=9)
+    counts = {"HAADF": haadf.data, **{n: s.data for n, s in maps.items()}}
+    fresh = TGVSolver.from_counts(counts, haadf.tilts, haadf="HAADF")
+    run(fresh, 20, progress=False)
+    reused = TGVSolver.from_counts(counts, haadf.tilts, haadf="HAADF")
+    run(reused, 35, progress=False)  # leaves non-zero dual variables behind
+    run(reused, 20, progress=False)  # initialise() must clear them, as line 3 of Algorithm 1 says
+    for k in ("u", "w", "p", "q", "r"):
+        assert np.any(fresh.get(k)), k
+        assert np.array_equal(reused.get(k), fresh.get(k)), k
+
+
 def test_tol_stops_early_and_mu_forms(cl_runtime, rng):
     haadf, maps, _ = _toy(rng, size=12, n_tilts=9)
     out = spectomo.reconstruct_tgv(haadf, maps, iterations=2000, tol=1e-2, check_every=10, progress=False)

@@ -175,8 +175,12 @@ class Operators:
             host = np.ascontiguousarray(host, dtype=self.dtype)
             return self.cl.Buffer(self.rt.context, mf.READ_WRITE | mf.COPY_HOST_PTR, hostbuf=host)
         buf = self.cl.Buffer(self.rt.context, mf.READ_WRITE, size=max(1, int(size)) * self.dtype.itemsize)
-        self.cl.enqueue_fill_buffer(self.rt.queue, buf, self.dtype.type(0), 0, max(1, int(size)) * self.dtype.itemsize)
+        self.zero(buf)
         return buf
+
+    def zero(self, buf) -> None:
+        """Set every element of ``buf`` to 0 (enqueued)."""
+        self.cl.enqueue_fill_buffer(self.rt.queue, buf, self.dtype.type(0), 0, buf.size)
 
     def check_memory(self, plan: dict, *, what: str) -> int:
         """Bytes that ``plan`` (name → element count or host array) needs; raise

@@ -168,7 +168,7 @@ class HEBTSolver(Solver):
         self.k_red((self._ls,), (self._ls,), slot=slot)
 
     def initialise(self) -> None:
-        self.ops.write(self.buf["x"], np.zeros(self.geom.vol_shape, dtype=np.float32))
+        self.ops.zero(self.buf["x"])
         self.iteration = 0
 
     def step(self, n: int = 1) -> None:

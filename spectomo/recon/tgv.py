@@ -146,7 +146,9 @@ class TGVSolver(Solver):
         return {"u": v, "ubar": v, "w": (3, *v), "wbar": (3, *v), "p": (3, *v), "q": (6, *v), "r": s}
 
     def initialise(self) -> None:
-        """Line 3 of Algorithm 1: u = ū = T*f, everything else 0."""
+        """Line 3 of Algorithm 1: u = ū = T*f, everything else 0 (also when the solver ran before)."""
+        for k in _STATE[2:]:
+            self.ops.zero(self.buf[k])
         self.ops.radon_adj(self.buf["u"], self.buf["f"], self.scale)
         self.ops.radon_adj(self.buf["ubar"], self.buf["f"], self.scale)
         self.iteration = 0
