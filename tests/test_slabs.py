@@ -37,6 +37,8 @@ def test_slabs_equal_the_whole_solve(problem, n_slabs):
         assert got[n].shape == ref[n].shape
         np.testing.assert_allclose(got[n], ref[n], rtol=0, atol=1e-5 * float(np.abs(ref[n]).max()))
     assert sl.check()["objective"] == pytest.approx(mono.objective(), rel=1e-6)
+    for got, ref in zip(sl.projections(), mono.projections()):  # what Bregman steps add back
+        np.testing.assert_allclose(got, ref, rtol=0, atol=1e-5 * float(np.abs(ref).max()))
 
 
 def test_without_the_exchange_slabs_leave_seams(problem):
@@ -59,6 +61,13 @@ def test_reconstruct_tgv_plans_slabs_from_max_memory(problem):
     for n in maps:
         np.testing.assert_allclose(split[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
     assert spectomo.reconstruct_tgv(None, maps, iterations=5, slabs=3, progress=False).parameters["slabs"] == 3
+    # mu='auto' with Bregman steps: the full-data steps run as slabs too
+    opts = {"folds": 1, "multipliers": (0.5, 1.0, 2.0)}
+    whole, split = (spectomo.reconstruct_tgv(None, maps, mu="auto", iterations=20, slabs=k, auto_options=opts,
+                                             progress=False) for k in (1, 2))
+    assert whole.parameters["solves"] == split.parameters["solves"] > 1
+    for n in maps:
+        np.testing.assert_allclose(split[n].data, whole[n].data, rtol=0, atol=1e-5 * float(whole[n].data.max()))
     with pytest.raises(ValueError, match="max_memory"):
         spectomo.reconstruct_tgv(None, maps, iterations=5, max_memory=1000, progress=False)
 

@@ -114,6 +114,12 @@ class Slab:
         a = self.left
         return {n: v[a:a + self.owned[1] - self.owned[0]] for n, v in self.solver.volumes().items()}
 
+    def owned_projections(self) -> list:
+        """Projections of the owned slices per channel, ``(n_tilts, ny, n_owned)`` in the data's units
+        (the projector acts slice by slice, so they are exact)."""
+        a = self.left
+        return [pr[:, :, a:a + self.owned[1] - self.owned[0]] for pr in self.solver.projections()]
+
     def objective(self) -> float:
         return self.solver.objective_over(slice(self.left, self.left + self.owned[1] - self.owned[0]))
 
@@ -287,6 +293,11 @@ class SlabTGV(Solver):
         parts = self._all("owned_volumes")
         return {n: np.concatenate([p[n] for p in parts]) for n in self.names}
 
+    def projections(self) -> list:
+        """Projections ``(n_tilts, ny, nx)`` of the current volumes in the data's units, one per channel."""
+        parts = self._all("owned_projections")
+        return [np.concatenate([p[c] for p in parts], axis=2) for c in range(len(self.names))]
+
     def monitor(self) -> np.ndarray:
         v = self.volumes()
         return np.stack([v[n] for n in self.names])
@@ -384,6 +395,11 @@ class SlabHEBT(Solver):
     def volumes(self) -> dict:
         parts = [s.volumes() for s in self.slabs]
         return {n: np.concatenate([p[n] for p in parts]) for n in self.names}
+
+    def projections(self) -> list:
+        """Projections ``(n_tilts, ny, nx)`` of the current volumes in the data's units, one per channel."""
+        parts = self._all("owned_projections")
+        return [np.concatenate([p[c] for p in parts], axis=2) for c in range(len(self.names))]
 
     def monitor(self) -> np.ndarray:
         v = self.volumes()
