@@ -26,6 +26,7 @@ from ..opencl.layout import BatchGeometry, from_batch, sinograms_from_batch, sin
 from ..opencl.operators import Operators, auto_chunk, radon_norm
 from ..validation import whole_number
 from . import thinning
+from .bregman import bregman_steps
 from .channels import check_haadf_and_maps
 from .driver import Solver, run
 from .memory import plan_slab_count
@@ -268,6 +269,12 @@ def _check_options(coupling, dims, alpha, mu, names) -> tuple[float, float]:
 
 #: Multipliers of the heuristic ν tried by ``mu='auto'`` (``auto_options={'multipliers': …}``).
 NU_MULTIPLIERS = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Multipliers (of ``NU_MULTIPLIERS``) from which ``mu='auto'`` also tries Bregman steps
+#: (``auto_options={'bregman_multipliers': …}``): Bregman iteration starts from a solution smoothed
+#: more than the noise needs and gives detail back step by step (:mod:`spectomo.recon.bregman`).
+BREGMAN_MULTIPLIERS = (0.5, 1.0)
+#: Most Bregman steps ``mu='auto'`` tries after the first solve (``auto_options={'bregman_steps': …}``; 0: none).
+BREGMAN_STEPS = 2
 #: μ on a training part of share p → full data: ``μ = μ_train · p^(−MU_TRANSFER_EXPONENT)`` (docs/parameters.md).
 MU_TRANSFER_EXPONENT = 0.5
 
@@ -284,14 +291,44 @@ def _log_parabola_minimum(grid, scores) -> float:
     return float(np.exp(np.clip(x, g[j - 1], g[j + 1])))
 
 
+def _auto_grid(options) -> tuple[dict, tuple, tuple, int]:
+    """Validated ``auto_options`` of :func:`choose_mu`: (options, multipliers, Bregman multipliers, steps)."""
+    opts = thinning.auto_options(options, {"multipliers": NU_MULTIPLIERS, "bregman_multipliers": BREGMAN_MULTIPLIERS,
+                                           "bregman_steps": BREGMAN_STEPS})
+    mult = tuple(sorted(float(m) for m in opts["multipliers"]))
+    if not mult or min(mult) <= 0:
+        raise ValueError(f"auto_options['multipliers']: expected positive numbers, got {opts['multipliers']!r}")
+    steps = whole_number(opts["bregman_steps"], "auto_options['bregman_steps']", minimum=0)
+    breg = tuple(sorted(float(m) for m in opts["bregman_multipliers"])) if steps else ()
+    if set(breg) - set(mult):
+        raise ValueError(f"auto_options['bregman_multipliers']: expected some of the multipliers {list(mult)}, "
+                         f"got {opts['bregman_multipliers']!r}")
+    return opts, mult, breg, steps if breg else 0
+
+
+def _solve_counts(f: dict, weight: dict, tilts, *, iterations: int, progress: bool, **options):
+    """One TGV–KL solve of count stacks ``f`` (negative pixels allowed) with μ_c = weight_c · max f_c:
+    (projections in counts by channel, volumes)."""
+    shifted = {n: _shifted(np.asarray(v, dtype=np.float32)) for n, v in f.items()}
+    xi = {n: float(np.maximum(c[0], 0).max()) for n, c in shifted.items()}
+    solver = TGVSolver.from_counts({n: c[0] for n, c in shifted.items()}, tilts,
+                                   nu={n: weight[n] * xi[n] for n in f}, shift={n: c[1] for n, c in shifted.items()},
+                                   **options)
+    run(solver, iterations, check_every=iterations, progress=progress)
+    return dict(zip(f, solver.projections())), solver.volumes()
+
+
 def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: bool, dims: int, iterations: int,
               device, options=None, progress: bool = True) -> tuple[dict, dict]:
-    """μ per channel chosen by data splitting (:mod:`spectomo.recon.thinning`).
+    """μ per channel, and Bregman steps per channel, chosen by data splitting (:mod:`spectomo.recon.thinning`).
 
     Every channel is split into a training and a test part. TGV–KL runs on the training parts with
     the heuristic ``μ_c = ν_c ξ_c`` times each multiplier of the grid (all channels together, since
     they are coupled); after ``iterations`` each channel's projection is scored against its test
-    part in the volume domain, and each channel keeps the multiplier that scored best. With
+    part in the volume domain. From the ``bregman_multipliers`` the training runs go on for
+    ``bregman_steps`` Bregman steps (:func:`~spectomo.recon.bregman.bregman_steps`; each step a
+    fresh solve with the heuristic re-applied to the refined data, ``μ_c = m ν_c max f_k``), each
+    scored the same way. Each channel keeps the (multiplier, steps) that scored best. With
     ``μ_c ∝ ξ_c`` the data term keeps its Poisson (maximum-likelihood) weight relative to TGV
     whatever the dose, so a multiplier chosen on a binomial half transfers unchanged; a fission
     half has the full signal but ``1/p`` times the variance, so its heuristic is scaled by ``p``
@@ -299,43 +336,55 @@ def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: b
 
     Returns
     -------
-    mu : dict
-        ``μ_c`` of the normalised problem per channel (as ``mu=`` takes it).
+    multipliers : dict
+        The chosen multiple of the heuristic per channel.
     auto : dict
-        What ``metadata.Reconstruction.auto`` records.
+        What ``metadata.Reconstruction.auto`` records (also ``chosen_steps`` per channel and
+        ``chosen_mu``, the first solve's μ_c of the normalised problem).
     """
-    opts = thinning.auto_options(options, {"multipliers": NU_MULTIPLIERS})
-    mult = tuple(float(m) for m in opts["multipliers"])
-    if not mult or min(mult) <= 0:
-        raise ValueError(f"auto_options['multipliers']: expected positive numbers, got {opts['multipliers']!r}")
+    opts, mult, breg, n_steps = _auto_grid(options)
     p = float(opts["fraction"])
     splits = [thinning.split(np.asarray(stacks[n].data), fraction=p, seed=opts["seed"] + i,
                              noise=None if n == haadf else thinning.stack_noise(stacks[n], f"maps[{n!r}]"))
               for i, n in enumerate(names)]
     folds = [splits, [sp.swapped() for sp in splits]][:opts["folds"]]
     tilts = stacks[names[0]].tilts
-    scores = {m: np.zeros(len(names)) for m in mult}
+    nu = default_mu(dict.fromkeys(names, 1.0), haadf, None)  # ν_c
     xi_full = {n: float(np.maximum(np.asarray(stacks[n].data), 0).max()) for n in names}
-    heuristic = default_mu(xi_full, haadf, None)
-    train_factor = p ** MU_TRANSFER_EXPONENT
+    scores = {(m, k): np.zeros(len(names)) for m in mult for k in range(n_steps + 1 if m in breg else 1)}
+    solver_options = dict(haadf=haadf, alpha=alpha, coupled=coupled, dims=dims, device=device)
     for parts in folds:
-        shifted = {n: _shifted(np.asarray(sp.train, dtype=np.float32)) for n, sp in zip(names, parts)}
-        counts, shift = {n: c[0] for n, c in shifted.items()}, {n: c[1] for n, c in shifted.items()}
+        train = {n: sp.train for n, sp in zip(names, parts)}
+        # the training weight per unit of max f: ν · (ξ_full / ξ_train) · p^½, so that the first
+        # solve's μ is the heuristic of the full data times p^½ (MU_TRANSFER_EXPONENT)
+        unit = {n: nu[n] * xi_full[n] / float(np.maximum(train[n], 0).max()) * p ** MU_TRANSFER_EXPONENT
+                for n in names}
         for m in mult:
-            solver = TGVSolver.from_counts(counts, tilts, nu={n: heuristic[n] * m * train_factor for n in names},
-                                           haadf=haadf, alpha=alpha, coupled=coupled, dims=dims, device=device,
-                                           shift=shift)
-            run(solver, iterations, check_every=iterations, progress=progress)
-            scores[m] += [sp.score(pr)["heldout"] for sp, pr in zip(parts, solver.projections())]
-    table = np.array([scores[m] for m in mult])  # (multipliers, channels)
-    best = {n: _log_parabola_minimum(mult, table[:, c]) for c, n in enumerate(names)}
-    mu = {n: heuristic[n] * best[n] for n in names}
-    auto = {"parameter": "mu", "chosen_multiplier": best, "chosen_mu": mu, "heuristic_mu": heuristic,
-            "rule": "mu_c = multiplier_c * heuristic (nu * max f_c); the multiplier minimising channel c's held-out "
-                    "score after the same iterations on the training parts",
+            weight = {n: m * unit[n] for n in names}
+            steps = n_steps if m in breg else 0
+            for k, proj, _ in bregman_steps(
+                    lambda f, k: _solve_counts(f, weight, tilts, iterations=iterations, progress=progress,
+                                               **solver_options), train, steps):
+                scores[m, k] += [sp.score(proj[n])["heldout"] for n, sp in zip(names, parts)]
+    table = np.array([scores[m, 0] for m in mult])  # (multipliers, channels)
+    chosen, chosen_steps = {}, {}
+    for c, n in enumerate(names):
+        m_best, k_best = min(scores, key=lambda key: scores[key][c])
+        row = [m for m in mult if (m, k_best) in scores]
+        chosen[n] = _log_parabola_minimum(row, [scores[m, k_best][c] for m in row])
+        chosen_steps[n] = int(k_best)
+    mu = {n: nu[n] * xi_full[n] * chosen[n] for n in names}
+    auto = {"parameter": "mu", "chosen_multiplier": chosen, "chosen_steps": chosen_steps, "chosen_mu": mu,
+            "heuristic_mu": {n: nu[n] * xi_full[n] for n in names},
+            "rule": "mu_c = multiplier_c * nu_c * max f_c at every solve; channel c's result is that of Bregman step "
+                    "steps_c; (multiplier_c, steps_c) minimise channel c's held-out score after the same iterations "
+                    "on the training parts",
             "split": [sp.kind for sp in splits], **opts, "multipliers": list(mult),
-            "scores": {n: table[:, c] for c, n in enumerate(names)}}
-    return mu, auto
+            "bregman_multipliers": list(breg), "bregman_steps": n_steps,
+            "scores": {n: table[:, c] for c, n in enumerate(names)},
+            "bregman_scores": {n: {f"step {k}": np.array([scores[m, k][c] for m in breg]) for k in range(1, n_steps + 1)}
+                               for c, n in enumerate(names)}}
+    return chosen, auto
 
 
 def tgv_bytes(ny: int, nz: int, nx: int, nc: int, n_tilts: int, n_det: int | None = None) -> int:
@@ -371,10 +420,14 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
         Data weights. None: the paper's heuristic μ_c = ν·max(f_c) with ν = ``DEFAULT_NU`` for the
         maps and ``DEFAULT_NU_HAADF`` for the HAADF. A float sets ν for the maps; a dict gives μ_c
         of the normalised problem per channel (map names and ``"HAADF"``). ``'auto'``: each
-        channel's multiple of the heuristic chosen by data splitting (:func:`choose_mu`); costs one
-        TGV run of ``iterations`` on half the data per multiplier and fold (10 by default).
+        channel's multiple of the heuristic and its number of Bregman steps chosen by data
+        splitting (:func:`choose_mu`, :mod:`spectomo.recon.bregman`). Costs one TGV run of
+        ``iterations`` on half the data per multiplier, Bregman step and fold (18 by default), then
+        one full-data run per Bregman step that some channel keeps (1–3).
     auto_options : dict, optional
-        With ``mu='auto'``: ``fraction``, ``folds``, ``seed``, ``multipliers``
+        With ``mu='auto'``: ``fraction``, ``folds``, ``seed``, ``multipliers``,
+        ``bregman_multipliers`` (those of ``multipliers`` that Bregman steps start from) and
+        ``bregman_steps`` (most steps; 0: none, the fast path of 10 runs)
         (:mod:`spectomo.recon.thinning`).
     alpha : (float, float)
         (α0, α1), weights of the second- and first-order TGV terms; only α0/α1 matters with μ.
@@ -415,7 +468,10 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     RecStacks
         One RecStack ``(nx, ny, nz)`` per map in counts per voxel path length, the HAADF volume in
         ``.haadf``; ``metadata.Reconstruction`` and ``.parameters`` hold μ, α, the normalisation and
-        the run (iterations, stopping, objective history).
+        the run (iterations, stopping, objective history); with Bregman steps, each channel's μ,
+        normalisation and ``bregman_step`` are those of the step it keeps, and the run record is the
+        last solve's (``solves`` in all; ``callback`` and ``checkpoint`` apply to each solve, step k's
+        checkpoint is ``<stem>.bregman<k><suffix>``).
     """
     maps = check_haadf_and_maps(haadf, maps, required=False)
     stacks = maps if haadf is None else {"HAADF": haadf, **maps}
@@ -424,54 +480,84 @@ def reconstruct_tgv(haadf, maps: dict, *, mu=None, alpha=(4.0, 1.0), iterations:
     if auto_options is not None and not auto:
         raise ValueError("auto_options: only with mu='auto'")
     a0, a1 = _check_options(coupling, dims, alpha, None if auto else mu, names)
-    auto_md = None
+    auto_md, haadf_name = None, None if haadf is None else "HAADF"
+    steps = dict.fromkeys(names, 0)
     if auto:
         iterations = whole_number(iterations, "iterations")
-        mu, auto_md = choose_mu(stacks, names, haadf=None if haadf is None else "HAADF", alpha=(a0, a1),
-                                coupled=coupling == "frobenius", dims=dims, iterations=iterations, device=device,
-                                options=auto_options, progress=progress)
-    counts = {n: _shifted(np.asarray(stacks[n].data, dtype=np.float32)) for n in names}
-    n_t, ny, nx = next(iter(counts.values()))[0].shape
+        chosen, auto_md = choose_mu(stacks, names, haadf=haadf_name, alpha=(a0, a1), coupled=coupling == "frobenius",
+                                    dims=dims, iterations=iterations, device=device, options=auto_options,
+                                    progress=progress)
+        steps = dict(auto_md["chosen_steps"])
+        nu = default_mu(dict.fromkeys(names, 1.0), haadf_name, None)
+    n_steps = max(steps.values())
+    raw = {n: np.asarray(stacks[n].data, dtype=np.float32) for n in names}
+    n_t, ny, nx = raw[names[0]].shape
     if client is not None and slabs is None:
         slabs = max(1, min(nx, len(client.scheduler_info().get("workers", {})) or 1))
     n_slabs = tgv_slab_count(ny, nx, len(names), n_t, slabs=slabs, max_memory=max_memory, device=device,
                              offload=offload is not None)
-    options = dict(nu=mu, haadf=None if haadf is None else "HAADF", alpha=(a0, a1), coupled=coupling == "frobenius",
-                   dims=dims, device=device, shift={n: c[1] for n, c in counts.items()})
-    data = {n: c[0] for n, c in counts.items()}
 
-    def make():
-        if n_slabs > 1 or client is not None or offload is not None:
-            from .slabs import SlabTGV
+    def solve(f: dict, k: int):
+        """Bregman step k (k = 0: the plain solve) on the data f: (projections or None, step's outcome)."""
+        counts = {n: _shifted(f[n]) for n in names}
+        mu_k = {n: chosen[n] * nu[n] * float(np.maximum(counts[n][0], 0).max()) for n in names} if auto else mu
+        options = dict(nu=mu_k, haadf=haadf_name, alpha=(a0, a1), coupled=coupling == "frobenius", dims=dims,
+                       device=device, shift={n: c[1] for n, c in counts.items()})
+        data = {n: c[0] for n, c in counts.items()}
 
-            return SlabTGV(data, stacks[names[0]].tilts, n_slabs=n_slabs, client=client, offload=offload, **options)
-        return TGVSolver.from_counts(data, stacks[names[0]].tilts, **options)
+        def make():
+            if n_slabs > 1 or client is not None or offload is not None:
+                from .slabs import SlabTGV
 
-    def go(solver):
-        try:
-            return run(solver, iterations, tol=tol, check_every=check_every, callback=callback,
-                       checkpoint=checkpoint, checkpoint_every=checkpoint_every, progress=progress), solver.volumes()
-        finally:
-            if hasattr(solver, "close"):
-                solver.close()
+                return SlabTGV(data, stacks[names[0]].tilts, n_slabs=n_slabs, client=client, offload=offload,
+                               **options)
+            return TGVSolver.from_counts(data, stacks[names[0]].tilts, **options)
 
-    if client is not None:
-        from .slabs import recovering
+        def go(solver):
+            try:
+                record = run(solver, iterations, tol=tol, check_every=check_every, callback=callback,
+                             checkpoint=_step_checkpoint(checkpoint, k), checkpoint_every=checkpoint_every,
+                             progress=progress)
+                return record, solver.volumes(), dict(zip(names, solver.projections())) if k < n_steps else None
+            finally:
+                if hasattr(solver, "close"):
+                    solver.close()
 
-        solver, (record, vols), recovered = recovering(make, go, client, resumable=checkpoint is not None)
-    else:
-        solver, recovered = make(), 0
-        record, vols = go(solver)
-    mus, xi = dict(zip(names, solver.mu)), dict(zip(names, solver.scales))
-    common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": mus, "channels": names,
-              "projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
-              "device": getattr(solver, "device_name", None) or solver.ops.rt.device.name.strip(),
-              "projector": "linear (Huber 2019 eq. 8)",
+        if client is not None:
+            from .slabs import recovering
+
+            solver, (record, vols, proj), recovered = recovering(make, go, client, resumable=checkpoint is not None)
+        else:
+            solver, recovered = make(), 0
+            record, vols, proj = go(solver)
+        constants = {"projector_norm": float(solver.tnorm), "sigma": float(solver.sigma), "tau": float(solver.tau),
+                     "device": getattr(solver, "device_name", None) or solver.ops.rt.device.name.strip()}
+        per = {n: {"mu": float(m), "data_max": float(x), "data_shift": counts[n][1], "negative_fraction": counts[n][2],
+                   "clipped_fraction": counts[n][3], "bregman_step": k} for n, m, x in zip(names, solver.mu, solver.scales)}
+        return proj, {"record": record, "volumes": vols, "recovered": recovered, "per": per, "constants": constants}
+
+    kept, recovered = {}, 0  # channel → its volume and parameters, from the step it keeps
+    for k, _, outcome in bregman_steps(solve, raw, n_steps):
+        recovered += outcome["recovered"]
+        kept.update({n: (outcome["volumes"][n], outcome["per"][n]) for n in names if steps[n] == k})
+    record = outcome["record"]  # the last solve's
+    vols, per = {n: v for n, (v, _) in kept.items()}, {n: p for n, (_, p) in kept.items()}
+    common = {"coupling": coupling, "dims": int(dims), "alpha": [a0, a1], "mu_all": {n: per[n]["mu"] for n in names},
+              "channels": names, **outcome["constants"], "projector": "linear (Huber 2019 eq. 8)",
               "slabs": int(n_slabs), "distributed": client is not None, "offload": offload is not None,
-              "lost_workers_recovered": int(recovered)}
+              "lost_workers_recovered": int(recovered), "bregman_steps": steps, "solves": n_steps + 1}
     if auto_md is not None:
         common["auto"] = auto_md
-    per = {n: {"mu": mus[n], "data_max": xi[n], "data_shift": counts[n][1], "negative_fraction": counts[n][2],
-               "clipped_fraction": counts[n][3]} for n in names}
     return make_result(maps, {n: vols[n] for n in maps}, record, method="TGV-KL", label="TGV-KL", common=common,
                        per_channel=per, haadf=None if haadf is None else (haadf, vols["HAADF"], per["HAADF"]))
+
+
+def _step_checkpoint(checkpoint, k: int):
+    """The checkpoint file of Bregman step ``k``: ``checkpoint`` itself for the first solve, then
+    ``<stem>.bregman<k><suffix>`` beside it (each step is a run of its own)."""
+    if checkpoint is None or k == 0:
+        return checkpoint
+    from pathlib import Path
+
+    p = Path(checkpoint)
+    return p.with_name(f"{p.stem}.bregman{k}{p.suffix}")

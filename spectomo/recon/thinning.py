@@ -281,14 +281,19 @@ def plot_heldout(rec, ax=None):
     auto = auto.as_dictionary() if hasattr(auto, "as_dictionary") else dict(auto)
     if ax is None:
         _, ax = plt.subplots(figsize=(4.8, 3.4), constrained_layout=True)
-    if "scores" in auto:  # TGV–KL: one held-out score per channel and multiplier of the μ heuristic
+    if "scores" in auto:  # TGV–KL: one held-out score per channel, multiplier of the μ heuristic and Bregman step
         mult = np.asarray(auto["multipliers"])
+        breg = np.asarray(auto.get("bregman_multipliers", []))
         for name, score in auto["scores"].items():
-            score = np.asarray(score)
-            line, = ax.semilogx(mult, score / score.min(), "o-", ms=3, label=name)
+            steps = {k: np.asarray(v) for k, v in (auto.get("bregman_scores") or {}).get(name, {}).items()}
+            low = min([np.min(score)] + [np.min(v) for v in steps.values()])
+            line, = ax.semilogx(mult, np.asarray(score) / low, "o-", ms=3, label=name)
+            for j, (k, v) in enumerate(sorted(steps.items())):
+                ax.semilogx(breg, v / low, ("s--", "^--", "v--", "d--")[j % 4], ms=3, lw=0.8, color=line.get_color(),
+                            label=f"{name}, Bregman {k}")
             ax.axvline(auto["chosen_multiplier"][name], color=line.get_color(), lw=0.8, ls=":")
         ax.set(xlabel="multiplier of the μ heuristic (training part)", ylabel="held-out score / minimum",
-               title="mu: chosen multipliers (dotted)")
+               title="mu: chosen multipliers (dotted); dashed: Bregman steps")
         ax.legend(fontsize=7)
         return ax
     for label, curve in auto["curves"].items():
