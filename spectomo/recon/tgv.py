@@ -308,14 +308,14 @@ def _auto_grid(options) -> tuple[dict, tuple, tuple, int]:
 
 def _solve_counts(f: dict, weight: dict, tilts, *, iterations: int, progress: bool, **options):
     """One TGV–KL solve of count stacks ``f`` (negative pixels allowed) with μ_c = weight_c · max f_c:
-    (projections in counts by channel, volumes)."""
+    (projections in counts by channel, None); the training runs need only the projections."""
     shifted = {n: _shifted(np.asarray(v, dtype=np.float32)) for n, v in f.items()}
     xi = {n: float(np.maximum(c[0], 0).max()) for n, c in shifted.items()}
     solver = TGVSolver.from_counts({n: c[0] for n, c in shifted.items()}, tilts,
                                    nu={n: weight[n] * xi[n] for n in f}, shift={n: c[1] for n, c in shifted.items()},
                                    **options)
     run(solver, iterations, check_every=iterations, progress=progress)
-    return dict(zip(f, solver.projections())), solver.volumes()
+    return dict(zip(f, solver.projections())), None
 
 
 def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: bool, dims: int, iterations: int,
@@ -369,7 +369,7 @@ def choose_mu(stacks: dict, names: list, *, haadf: str | None, alpha, coupled: b
     table = np.array([scores[m, 0] for m in mult])  # (multipliers, channels)
     chosen, chosen_steps = {}, {}
     for c, n in enumerate(names):
-        m_best, k_best = min(scores, key=lambda key: scores[key][c])
+        _, k_best = min(scores, key=lambda key: scores[key][c])
         row = [m for m in mult if (m, k_best) in scores]
         chosen[n] = _log_parabola_minimum(row, [scores[m, k_best][c] for m in row])
         chosen_steps[n] = int(k_best)
